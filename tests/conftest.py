@@ -1,0 +1,54 @@
+"""Shared fixtures: the authors' data when present, a scratch copy of the project for runs."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from xling import paths
+
+#: The authors' released files, as the workplace provides them (never committed to the project).
+PAPER_DATA = Path(os.environ.get("XLING_PAPER_DATA", paths.ROOT.parent / "shared" / "paper-data"))
+
+
+@pytest.fixture(scope="session")
+def paper_data() -> Path:
+    if not PAPER_DATA.is_dir():
+        pytest.skip(
+            f"the authors' data is not at {PAPER_DATA} (set XLING_PAPER_DATA, or fetch it with "
+            "data/fetch_paper_data.sh --dest DIR)"
+        )
+    return PAPER_DATA
+
+
+@pytest.fixture(scope="session")
+def paper_posts(paper_data):
+    from xling.data import load_paper_posts
+
+    with pytest.warns(UserWarning, match="normalized"):
+        return load_paper_posts(paper_data)
+
+
+@pytest.fixture
+def scratch_root(tmp_path: Path) -> Path:
+    """A copy of the project's sources (params, notebooks, lib, demo data) for isolated runs;
+    the library finds it through XLING_ROOT."""
+    root = tmp_path / "xling"
+    for part in ("params", "notebooks", "lib", "data/demo"):
+        shutil.copytree(
+            paths.ROOT / part, root / part, ignore=shutil.ignore_patterns("__pycache__")
+        )
+    shutil.copy(paths.ROOT / "run_all.sh", root / "run_all.sh")
+    return root
+
+
+def write(path: Path, text: str | bytes) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(text, bytes):
+        path.write_bytes(text)
+    else:
+        path.write_text(text, encoding="utf-8")
+    return path

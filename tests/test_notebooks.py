@@ -1,0 +1,108 @@
+"""Notebooks: stored without outputs, run end to end through run_all.sh with the smoke profile."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from conftest import write
+from xling import config, paths
+
+
+def test_notebooks_are_stored_without_outputs():
+    for nb, path in config.notebook_paths().items():
+        cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+        for i, cell in enumerate(cells):
+            if cell["cell_type"] == "code":
+                assert cell.get("outputs") == [], f"{nb} cell {i} has outputs"
+                assert cell.get("execution_count") is None, f"{nb} cell {i} has an execution count"
+
+
+def test_parameters_cell_comes_right_after_the_title():
+    for nb, path in config.notebook_paths().items():
+        cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+        assert cells[0]["cell_type"] == "markdown" and "".join(cells[0]["source"]).startswith("# ")
+        assert "parameters" in cells[1]["metadata"].get("tags", []), nb
+
+
+def _runner(root, *args, env_extra=None):
+    env = dict(os.environ, XLING_ROOT=str(root), **(env_extra or {}))
+    return subprocess.run(
+        [sys.executable, "-m", "xling.runner", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=root,
+        timeout=600,
+    )
+
+
+@pytest.mark.slow
+def test_smoke_profile_runs_00_data_and_then_skips_it():
+    # the README's own command, in the repository itself
+    cmd = [str(paths.ROOT / "run_all.sh"), "--profile", "smoke", "--only", "00_data", "--force"]
+    first = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "00_data: done in" in first.stdout
+    posts = pd.read_csv(paths.posts_csv("smoke"))
+    assert posts.groupby(["evalset", "split"]).size().max() <= 8  # smoke: posts_per_group 8
+    assert set(posts["lang"]) >= {"en", "es", "ko"}
+    for name in ("posts_by_language_split_label", "unrelated_share_by_evalset"):
+        for ext in ("png", "pdf"):
+            assert (paths.FIGURES / "smoke" / f"{name}.{ext}").stat().st_size > 1000
+    executed = paths.RUNS / "smoke" / "notebooks" / "00_data.ipynb"
+    assert '"output_type"' in executed.read_text()
+    again = subprocess.run(cmd[:-1], capture_output=True, text=True, timeout=900)
+    assert again.returncode == 0 and "00_data: up to date" in again.stdout
+
+
+@pytest.mark.slow
+def test_failing_notebook_stops_names_the_cell_and_keeps_earlier_results(scratch_root, tmp_path):
+    bad = write(tmp_path / "bad.csv", "text,lang,label\nfine,en,neutral\nhola,es,maybe\n")
+    good_table = write(scratch_root / "runs" / "smoke" / "posts.csv", "earlier results\n")
+    res = _runner(
+        scratch_root,
+        "--profile",
+        "smoke",
+        "--only",
+        "00",
+        "-p",
+        "posts_source",
+        "file",
+        "-p",
+        "posts_path",
+        str(bad),
+    )
+    assert res.returncode == 1
+    out = res.stdout
+    assert "00_data: FAILED" in out and "code cell" in out
+    assert "PostsError" in out and "bad.csv, row 3, field 'label'" in out
+    assert (scratch_root / "runs" / "smoke" / "notebooks" / "00_data.ipynb").exists()
+    assert good_table.read_text() == "earlier results\n"  # nothing already computed is lost
+    state = json.loads((scratch_root / "runs" / "smoke" / "notebooks" / "state.json").read_text())
+    assert state["00_data"]["status"] == "failed"
+
+
+@pytest.mark.slow
+def test_missing_inputs_are_reported_as_skipped(scratch_root):
+    res = _runner(scratch_root, "--profile", "paper", "-p", "paper_data", "/nonexistent/folder")
+    assert res.returncode == 0, res.stderr
+    assert "00_data: skipped: posts source 'paper' not found at /nonexistent/folder" in res.stdout
+    assert "fetch_paper_data.sh" in res.stdout
+    assert not (scratch_root / "runs" / "paper" / "notebooks" / "00_data.ipynb").exists()
+
+
+def test_bad_config_is_refused_before_anything_runs(scratch_root):
+    res = _runner(scratch_root, "--profile", "smoke", "-p", "seed", "many")
+    assert res.returncode == 2
+    assert "common.seed" in res.stderr and "int" in res.stderr
+    res = _runner(scratch_root, "--only", "99_nothing")
+    assert res.returncode == 2 and "no such notebook" in res.stderr
+    res = _runner(scratch_root, "--paper-data", "/nonexistent/folder")
+    assert res.returncode == 2 and "no such folder" in res.stderr
+    assert not (scratch_root / "runs" / "smoke" / "notebooks").exists()
