@@ -57,6 +57,8 @@ setup() {
     CMAKE_BUILD_PARALLEL_LEVEL="${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc)}" \
         "$PY" -m pip install --disable-pip-version-check -e ".[dev]"
     "$PY" -m ipykernel install --sys-prefix --name xling --display-name "Python (xling)" >/dev/null
+    # llama.cpp's GGUF converter is in no wheel: take it from the pinned llama-cpp-python sdist
+    "$PY" -m xling.quantize --install-converter >/dev/null
     echo "$want" >"$stamp"
     log "set-up complete"
 }

@@ -52,3 +52,36 @@ def write(path: Path, text: str | bytes) -> Path:
     else:
         path.write_text(text, encoding="utf-8")
     return path
+
+
+def tiny_gemma(vocab_size: int = 96, seed: int = 0):
+    """A randomly initialised two-layer Gemma 3 text model: the real architecture, tiny."""
+    import torch
+    from transformers import Gemma3ForCausalLM, Gemma3TextConfig
+
+    torch.manual_seed(seed)
+    cfg = Gemma3TextConfig(
+        vocab_size=vocab_size,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        head_dim=16,
+        query_pre_attn_scalar=16,  # llama.cpp scales attention by head_dim, as Gemma 3 270M does
+        max_position_embeddings=512,
+        sliding_window=64,
+        layer_types=["sliding_attention"] * 2,  # as llama.cpp reads Gemma 3: 5 sliding, then 1 full
+        pad_token_id=0,
+        bos_token_id=2,
+        eos_token_id=1,
+    )
+    return Gemma3ForCausalLM(cfg).eval()
+
+
+@pytest.fixture(scope="session")
+def embedded_base():
+    """The embedded model (assembled and dequantized once: about a minute the first time)."""
+    from xling import models
+
+    return models.resolve_base(models.EMBEDDED)

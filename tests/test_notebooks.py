@@ -62,6 +62,29 @@ def test_smoke_profile_runs_00_data_and_then_skips_it():
 
 
 @pytest.mark.slow
+def test_smoke_profile_runs_every_notebook():
+    cmd = [str(paths.ROOT / "run_all.sh"), "--profile", "smoke"]
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=1800)
+    assert res.returncode == 0, res.stdout + res.stderr
+    run = paths.RUNS / "smoke"
+    variants = config.load_profile("smoke").common["variants"]
+    for v in variants:
+        assert (run / "adapters" / v / "adapter" / "adapter_model.safetensors").exists()
+        for kind in ("f16", "q8_0", "q4_k_m", "lora"):
+            assert (run / "gguf" / f"{v}-{kind}.gguf").stat().st_size > 1_000_000 or kind == "lora"
+    comparison = pd.read_csv(run / "quantize" / "comparison.csv")
+    assert set(comparison["variant"]) == set(variants)
+    assert comparison["agreement"].between(0, 1).all()
+    f16 = comparison[comparison["backend"] == "llamacpp-f16"]
+    assert (f16["kl"] < 0.01).all()  # the 16-bit file is the unquantized model, give or take
+    gains = pd.read_csv(run / "quantize" / "finetune_gains.csv")
+    assert set(gains["variant"]) == set(variants)
+    for name in ("finetune_loss_curves", "quantization_agreement_kl_size"):
+        assert (paths.FIGURES / "smoke" / f"{name}.png").exists()
+    assert "% of the run" in res.stdout
+
+
+@pytest.mark.slow
 def test_failing_notebook_stops_names_the_cell_and_keeps_earlier_results(scratch_root, tmp_path):
     bad = write(tmp_path / "bad.csv", "text,lang,label\nfine,en,neutral\nhola,es,maybe\n")
     good_table = write(scratch_root / "runs" / "smoke" / "posts.csv", "earlier results\n")

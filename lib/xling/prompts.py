@@ -1,0 +1,104 @@
+"""Prompts: the paper's classification prompt, adapted to the model at hand.
+
+The paper (../shared/FACTS.md) asks LLaMA 3.2-3B-Instruct, in its chat format, for the most relevant
+category of a tweet as a number (1 = pro-immigration, 2 = anti-immigration, 3 = neutral,
+4 = unrelated), and reads the answer after ``Answer =``. Two formats here:
+
+- ``plain``: for a base model without a chat template (the demo's Gemma 3 270M): the same
+  instruction and categories as plain text, then the post, then the ``Answer =`` stem. The shared
+  instruction comes first so its KV cache can be reused across posts.
+- ``chat``: the same content through the tokenizer's own chat template (instruction-tuned models).
+
+The authors' exact training prompt is in their data files (the ``text`` column of the checked
+workbooks); :func:`paper_template` reads it from there at run time for the paper-faithful run.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from xling.data import LABELS
+
+#: The number each label has in the paper's prompt.
+LABEL_NUMBER = {"pro-immigration": 1, "anti-immigration": 2, "neutral": 3, "unrelated": 4}
+NUMBER_LABEL = {v: k for k, v in LABEL_NUMBER.items()}
+assert set(LABEL_NUMBER) == set(LABELS)
+
+SYSTEM = "You are an analyst of public debate about migration."
+CATEGORIES = "Categories: 1 = pro-immigration; 2 = anti-immigration; 3 = neutral; 4 = unrelated."
+INSTRUCTION = (
+    "Assign the social media post below to the most relevant category. "
+    f"Return only the number of the category.\n{CATEGORIES}"
+)
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """A prompt format: ``prefix`` (shared by every post) + ``body(text)``, then an answer."""
+
+    name: str
+    prefix: str
+    body_template: str  # with {text}
+
+    def body(self, text: str) -> str:
+        return self.body_template.replace("{text}", " ".join(str(text).split()))
+
+    def render(self, text: str) -> str:
+        return self.prefix + self.body(text)
+
+    @staticmethod
+    def answer(label: str) -> str:
+        """What follows the prompt for a label: a space and its number."""
+        return f" {LABEL_NUMBER[label]}"
+
+
+def plain_prompt() -> Prompt:
+    """The paper's prompt as plain text, for a base model without a chat template: the category
+    list, the post, the answer stem (kept short: on a CPU every prompt token costs)."""
+    return Prompt("plain", f"{CATEGORIES}\n", "Post: {text}\nAnswer =")
+
+
+def chat_prompt(tokenizer) -> Prompt:
+    """The paper's prompt through the tokenizer's chat template (instruction-tuned models)."""
+    marker = "\x00POST\x00"
+    messages = [
+        {"role": "system", "content": SYSTEM},
+        {"role": "user", "content": f"{INSTRUCTION}\n\nPost: {marker}"},
+    ]
+    rendered = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    prefix, rest = rendered.split(marker)
+    return Prompt("chat", prefix, "{text}" + rest + "Answer =")
+
+
+def paper_template(workbook: str | os.PathLike[str]) -> Prompt:
+    """The authors' exact training prompt, read from one of their checked workbooks: the ``text``
+    column holds the full prompt with the tweet inside it, so the tweet is cut out to get the
+    template. Nothing of it is stored in this repository."""
+    import pandas as pd
+
+    df = pd.read_excel(Path(workbook), dtype=str).dropna(subset=["text", "plaintext"])
+    for full, post in zip(df["text"], df["plaintext"], strict=True):
+        if post in full:
+            before, after = full.split(post, 1)
+            cut = after.rfind("Answer =")
+            if cut < 0:
+                continue
+            return Prompt("paper", before, "{text}" + after[: cut + len("Answer =")])
+    raise ValueError(f"{workbook}: no row whose prompt contains its post and 'Answer ='")
+
+
+def make_prompt(name: str, tokenizer=None, workbook: str | None = None) -> Prompt:
+    """A prompt format by name: ``plain``, ``chat`` or ``paper``."""
+    if name == "plain":
+        return plain_prompt()
+    if name == "chat":
+        if tokenizer is None or not getattr(tokenizer, "chat_template", None):
+            raise ValueError("prompt 'chat' needs a tokenizer with a chat template; use 'plain'")
+        return chat_prompt(tokenizer)
+    if name == "paper":
+        if not workbook:
+            raise ValueError("prompt 'paper' needs one of the authors' checked workbooks")
+        return paper_template(workbook)
+    raise ValueError(f"unknown prompt {name!r}; expected plain, chat or paper")

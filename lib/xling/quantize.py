@@ -1,0 +1,443 @@
+"""Merge adapters, export GGUF, quantize, and check every file written.
+
+llama.cpp's converters (``convert_hf_to_gguf.py``, ``convert_lora_to_gguf.py``) ship in no wheel;
+they are in the source distribution of the pinned llama-cpp-python, and must run with the
+``gguf-py`` bundled beside them (PyPI's gguf is older than the converter expects).
+``install_converter`` fetches that source distribution once at set-up (run_all.sh), checks its
+sha256 against PyPI's, and extracts only the converter files into the virtual environment; at run
+time nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import time
+import urllib.request
+from importlib import metadata
+from pathlib import Path
+
+#: Members of the llama-cpp-python sdist needed to convert models (under vendor/llama.cpp/).
+CONVERTER_MEMBERS = (
+    "convert_hf_to_gguf.py",
+    "convert_lora_to_gguf.py",
+    "conversion/",
+    "gguf-py/",
+    "LICENSE",
+)
+
+
+def llama_cpp_version() -> str:
+    return metadata.version("llama-cpp-python")
+
+
+def converter_dir() -> Path:
+    """Where the converter of the installed llama-cpp-python version lives (inside the venv)."""
+    return Path(sys.prefix) / "share" / "xling" / f"llama.cpp-{llama_cpp_version()}"
+
+
+def converter_script(name: str = "convert_hf_to_gguf.py") -> Path:
+    """Path of a converter script; a clear error if set-up has not installed it."""
+    path = converter_dir() / name
+    if not path.exists():
+        raise FileNotFoundError(
+            f"{path} is missing: llama.cpp's converter is installed by ./run_all.sh --setup "
+            "(or: python -m xling.quantize --install-converter)"
+        )
+    return path
+
+
+def _sdist_url(version: str) -> tuple[str, str]:
+    """URL and sha256 of the sdist, from PyPI's simple index (PEP 691 JSON)."""
+    req = urllib.request.Request(
+        "https://pypi.org/simple/llama-cpp-python/",
+        headers={"Accept": "application/vnd.pypi.simple.v1+json"},
+    )
+    with urllib.request.urlopen(req, timeout=60) as r:
+        files = json.load(r)["files"]
+    name = f"llama_cpp_python-{version}.tar.gz"
+    for f in files:
+        if f["filename"] == name:
+            return f["url"], f["hashes"]["sha256"]
+    raise RuntimeError(f"{name} not found on PyPI")
+
+
+def install_converter(force: bool = False) -> Path:
+    """Fetch the pinned llama-cpp-python sdist and extract the converter files (idempotent)."""
+    dest = converter_dir()
+    if (dest / "convert_hf_to_gguf.py").exists() and not force:
+        return dest
+    version = llama_cpp_version()
+    url, sha = _sdist_url(version)
+    print(f"fetching llama.cpp converter from llama-cpp-python {version} sdist", flush=True)
+    with urllib.request.urlopen(url, timeout=600) as r:
+        blob = r.read()
+    if hashlib.sha256(blob).hexdigest() != sha:
+        raise RuntimeError(f"{url}: sha256 differs from PyPI's ({sha})")
+    prefix = f"llama_cpp_python-{version}/vendor/llama.cpp/"
+    tmp = dest.with_name(dest.name + ".partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    with tarfile.open(fileobj=io.BytesIO(blob), mode="r:gz") as tar:
+        members = []
+        for m in tar.getmembers():
+            if not m.name.startswith(prefix):
+                continue
+            rel = m.name[len(prefix) :]
+            if any(rel == w or (w.endswith("/") and rel.startswith(w)) for w in CONVERTER_MEMBERS):
+                m.name = rel
+                members.append(m)
+        tar.extractall(tmp, members=members, filter="data")
+    if not (tmp / "convert_hf_to_gguf.py").exists():
+        raise RuntimeError(f"convert_hf_to_gguf.py not found in {url}")
+    shutil.rmtree(dest, ignore_errors=True)
+    tmp.rename(dest)
+    return dest
+
+
+class QuantizeError(RuntimeError):
+    """A conversion or quantization that failed; its partial output has been deleted."""
+
+
+#: llama.cpp file types by the names used in file names and tables.
+FTYPES = {
+    "q8_0": "LLAMA_FTYPE_MOSTLY_Q8_0",
+    "q4_k_m": "LLAMA_FTYPE_MOSTLY_Q4_K_M",
+    "q5_k_m": "LLAMA_FTYPE_MOSTLY_Q5_K_M",
+    "q4_0": "LLAMA_FTYPE_MOSTLY_Q4_0",
+    "q6_k": "LLAMA_FTYPE_MOSTLY_Q6_K",
+}
+
+
+def merge_adapter(base_folder: Path, adapter: Path, out: Path) -> Path:
+    """Merge a LoRA adapter into its base model (peft merge_and_unload); save safetensors and
+    the tokenizer to ``out``. Reused when ``out`` is complete."""
+    if (out / "model.safetensors").exists() and (out / "xling-merged.json").exists():
+        return out
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tmp = out.with_name(out.name + ".partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    model = AutoModelForCausalLM.from_pretrained(
+        base_folder, dtype=torch.float32, use_safetensors=True
+    )
+    merged = PeftModel.from_pretrained(model, adapter).merge_and_unload()
+    merged.save_pretrained(tmp, safe_serialization=True)
+    AutoTokenizer.from_pretrained(base_folder).save_pretrained(tmp)
+    (tmp / "xling-merged.json").write_text(
+        json.dumps({"base": str(base_folder), "adapter": str(adapter)})
+    )
+    shutil.rmtree(out, ignore_errors=True)
+    os.replace(tmp, out)
+    return out
+
+
+def _run_converter(script: str, args: list[str], out: Path) -> None:
+    tmp = out.with_name(out.name + ".partial")
+    tmp.unlink(missing_ok=True)
+    cmd = [sys.executable, str(converter_script(script)), *args, "--outfile", str(tmp)]
+    res = subprocess.run(cmd, capture_output=True, text=True)
+    if res.returncode != 0 or not tmp.exists():
+        tmp.unlink(missing_ok=True)
+        tail = "\n".join((res.stderr or res.stdout).strip().splitlines()[-5:])
+        raise QuantizeError(f"{script} failed for {out.name}:\n{tail}")
+    os.replace(tmp, out)
+
+
+def convert_to_gguf(model_folder: Path, out: Path, outtype: str = "f16") -> Path:
+    """A safetensors model folder -> one GGUF file (llama.cpp's convert_hf_to_gguf.py)."""
+    if not out.exists():
+        _run_converter("convert_hf_to_gguf.py", [str(model_folder), "--outtype", outtype], out)
+    return out
+
+
+def export_lora_gguf(adapter: Path, base_folder: Path, out: Path) -> Path:
+    """A peft adapter -> a LoRA GGUF for llama.cpp (convert_lora_to_gguf.py), a few MB."""
+    if not out.exists():
+        _run_converter(
+            "convert_lora_to_gguf.py",
+            [str(adapter), "--base", str(base_folder), "--outtype", "f16"],
+            out,
+        )
+    return out
+
+
+def quantize_gguf(src: Path, out: Path, qtype: str, threads: int | None = None) -> float:
+    """Quantize a GGUF file with llama.cpp's own quantizer (llama-cpp-python, no binary).
+    Returns the seconds it took (0 when the file was already there)."""
+    import llama_cpp
+
+    from xling.infer import quiet_stderr
+
+    if out.exists():
+        return 0.0
+    if qtype not in FTYPES:
+        raise ValueError(f"unknown quantization {qtype!r}; one of {', '.join(FTYPES)}")
+    params = llama_cpp.llama_model_quantize_default_params()
+    params.ftype = getattr(llama_cpp, FTYPES[qtype])
+    params.nthread = threads or os.cpu_count() or 1
+    tmp = out.with_name(out.name + ".partial")
+    tmp.unlink(missing_ok=True)
+    t0 = time.perf_counter()
+    with quiet_stderr():
+        rc = llama_cpp.llama_model_quantize(
+            str(src).encode(), str(tmp).encode(), ctypes.byref(params)
+        )
+    seconds = time.perf_counter() - t0
+    if rc != 0 or not tmp.exists():
+        tmp.unlink(missing_ok=True)
+        raise QuantizeError(f"llama_model_quantize {src.name} -> {qtype} failed (code {rc})")
+    os.replace(tmp, out)
+    return seconds
+
+
+def verify_gguf(path: Path, prompt, lora: Path | None = None, text: str = "Hello") -> dict:
+    """Check a GGUF file after writing: complete, loads, classifies one post. A file that fails
+    is deleted (never left for the next step) and the error says why."""
+    from xling.infer import LlamaCppScorer
+    from xling.models import check_gguf
+
+    try:
+        info = check_gguf(path)
+        scorer = LlamaCppScorer(path, prompt, lora=lora, n_ctx=512)
+        logp = scorer.score_one(text)
+        scorer.close()
+        if not all(map(lambda v: v == v and v < 0, logp)):  # NaN or impossible values
+            raise QuantizeError(f"{path.name}: classifies to invalid scores {logp}")
+    except Exception as err:
+        path.unlink(missing_ok=True)
+        raise QuantizeError(f"{path}: failed its check and was deleted: {err}") from err
+    return info
+
+
+def comparison_posts(posts, n: int, seed: int = 0):
+    """``n`` evaluation posts (test and extra), spread evenly over the evaluation sets."""
+    import pandas as pd
+
+    test = posts[posts["split"] != "train"]
+    per = max(1, -(-n // test["evalset"].nunique()))
+    picked = pd.concat(
+        g.sample(min(per, len(g)), random_state=seed) for _, g in test.groupby("evalset")
+    )
+    return picked.sample(min(n, len(picked)), random_state=seed).reset_index(drop=True)
+
+
+def build_variant_files(
+    base, variants, run_dir: Path, quant_types=("q8_0", "q4_k_m"), prompt_format: str = "plain"
+):
+    """Merged GGUF files (f16 and each quantization) and a LoRA GGUF per variant, each checked
+    after writing. Returns one row per (variant, backend): file, LoRA file, size, seconds."""
+    import pandas as pd
+    from transformers import AutoTokenizer
+
+    from xling.prompts import make_prompt
+
+    gguf_dir = run_dir / "gguf"
+    gguf_dir.mkdir(parents=True, exist_ok=True)
+    prompt = make_prompt(prompt_format, AutoTokenizer.from_pretrained(base.folder))
+    if base.gguf is not None and "q4_k_m" in base.gguf.name.lower():
+        base_q4 = base.gguf  # the embedded model ships as Q4_K_M already
+    else:
+        base_f16 = convert_to_gguf(base.folder, gguf_dir / "base-f16.gguf")
+        base_q4 = gguf_dir / "base-q4_k_m.gguf"
+        if not base_q4.exists():
+            quantize_gguf(base_f16, base_q4, "q4_k_m")
+            verify_gguf(base_q4, prompt)
+    rows = []
+
+    def add(variant, backend, path, lora=None, seconds=0.0):
+        rows.append(
+            {
+                "variant": variant,
+                "backend": backend,
+                "file": str(path),
+                "lora": str(lora) if lora else None,
+                "size_mb": round(
+                    (path.stat().st_size + (lora.stat().st_size if lora else 0)) / 1e6, 1
+                ),
+                "make_seconds": round(seconds, 1),
+            }
+        )
+
+    for variant in variants:
+        adapter = run_dir / "adapters" / variant / "adapter"
+        t0 = time.perf_counter()
+        merged = merge_adapter(base.folder, adapter, run_dir / "merged" / variant)
+        f16 = gguf_dir / f"{variant}-f16.gguf"
+        if not f16.exists():
+            convert_to_gguf(merged, f16)
+            verify_gguf(f16, prompt)
+        add(variant, "llamacpp-f16", f16, seconds=time.perf_counter() - t0)
+        for qtype in quant_types:
+            out = gguf_dir / f"{variant}-{qtype}.gguf"
+            fresh = not out.exists()
+            seconds = quantize_gguf(f16, out, qtype)
+            if fresh:
+                verify_gguf(out, prompt)
+            add(variant, f"llamacpp-{qtype}", out, seconds=seconds)
+        lora = gguf_dir / f"{variant}-lora.gguf"
+        t0 = time.perf_counter()
+        if not lora.exists():
+            export_lora_gguf(adapter, base.folder, lora)
+            try:
+                verify_gguf(base_q4, prompt, lora=lora)
+            except QuantizeError as err:
+                lora.unlink(missing_ok=True)
+                raise QuantizeError(f"{lora}: failed its check and was deleted: {err}") from err
+        add(variant, "llamacpp-q4_k_m+lora", base_q4, lora=lora, seconds=time.perf_counter() - t0)
+    return pd.DataFrame(rows)
+
+
+def compare_files(files, base, posts, prompt_format: str = "plain", progress: bool = True):
+    """Score ``posts`` with the unquantized merged model and with every file; one row per
+    (variant, backend): agreement and KL against the unquantized model, accuracy, posts/s."""
+    import pandas as pd
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from xling.infer import (
+        LlamaCppScorer,
+        TransformersScorer,
+        agreement_and_kl,
+        score_posts,
+    )
+    from xling.prompts import make_prompt
+
+    rows = []
+    truth = posts["label"].to_numpy()
+    for variant, group in files.groupby("variant", sort=False):
+        merged = Path(group["file"].iloc[0]).parent.parent / "merged" / variant
+        tok = AutoTokenizer.from_pretrained(merged)
+        prompt = make_prompt(prompt_format, tok)
+        model = AutoModelForCausalLM.from_pretrained(merged, dtype=torch.float32)
+        t0 = time.perf_counter()
+        ref = score_posts(
+            TransformersScorer(model, tok, prompt), posts, progress, f"{variant} fp32"
+        )
+        ref_rate = len(posts) / (time.perf_counter() - t0)
+        del model
+        rows.append(
+            {
+                "variant": variant,
+                "backend": "transformers-unquantized",
+                "size_mb": round(
+                    sum(p.stat().st_size for p in merged.glob("*.safetensors")) / 1e6, 1
+                ),
+                "agreement": 1.0,
+                "kl": 0.0,
+                "accuracy": float((ref["prediction"].to_numpy() == truth).mean()),
+                "posts_per_s": round(ref_rate, 1),
+                "make_seconds": None,
+            }
+        )
+        for r in group.itertuples():
+            lora = r.lora if isinstance(r.lora, str) and r.lora else None  # pandas: None -> NaN
+            scorer = LlamaCppScorer(r.file, prompt, lora=lora)
+            t0 = time.perf_counter()
+            got = score_posts(scorer, posts, progress, f"{variant} {r.backend}")
+            rate = len(posts) / (time.perf_counter() - t0)
+            scorer.close()
+            agree, kl = agreement_and_kl(ref, got)
+            rows.append(
+                {
+                    "variant": variant,
+                    "backend": r.backend,
+                    "size_mb": r.size_mb,
+                    "agreement": round(agree, 3),
+                    "kl": round(kl, 4),
+                    "accuracy": float((got["prediction"].to_numpy() == truth).mean()),
+                    "posts_per_s": round(rate, 1),
+                    "make_seconds": r.make_seconds,
+                }
+            )
+    table = pd.DataFrame(rows)
+    table["accuracy"] = table["accuracy"].round(3)
+    return table
+
+
+def finetune_check(
+    files,
+    base,
+    posts,
+    variants,
+    eval_backend: str,
+    prompt_format: str = "plain",
+    per_variant: int = 200,
+    seed: int = 0,
+    progress: bool = True,
+):
+    """Predictions of the untuned base model (its Q4_K_M GGUF, variant ``base``) and of each
+    variant's ``eval_backend`` file on the test posts of that variant's own training languages
+    (at most ``per_variant`` of them). Columns: post_id, lang, label, variant, prediction."""
+    import pandas as pd
+    from transformers import AutoTokenizer
+
+    from xling.infer import LlamaCppScorer, score_posts
+    from xling.prompts import make_prompt
+
+    prompt = make_prompt(prompt_format, AutoTokenizer.from_pretrained(base.folder))
+    test = posts[posts["split"] == "test"]
+    chosen = {}
+    for variant, langs in variants.items():
+        sub = test[test["lang"].isin(langs)]
+        if len(sub) > per_variant:
+            sub = sub.sample(per_variant, random_state=seed)
+        chosen[variant] = sub
+    union = pd.concat(chosen.values()).drop_duplicates("post_id")
+    base_row = files[files["backend"] == "llamacpp-q4_k_m+lora"].iloc[0]
+    scorer = LlamaCppScorer(base_row["file"], prompt)  # the base GGUF alone: no adapter
+    base_pred = score_posts(scorer, union, progress, "base (untuned)").set_index("post_id")
+    scorer.close()
+    rows = [
+        union.assign(
+            variant="base", prediction=base_pred.loc[union["post_id"], "prediction"].to_numpy()
+        )
+    ]
+    for variant, sub in chosen.items():
+        r = files[(files["variant"] == variant) & (files["backend"] == eval_backend)]
+        if r.empty:
+            raise ValueError(f"no {eval_backend} file for variant {variant}")
+        r = r.iloc[0]
+        lora = r["lora"] if isinstance(r["lora"], str) and r["lora"] else None
+        scorer = LlamaCppScorer(r["file"], prompt, lora=lora)
+        pred = score_posts(scorer, sub, progress, f"{variant} {eval_backend}")
+        scorer.close()
+        rows.append(sub.assign(variant=variant, prediction=pred["prediction"].to_numpy()))
+    cols = ["post_id", "lang", "label", "variant", "prediction"]
+    return pd.concat(rows, ignore_index=True)[cols]
+
+
+def describe_comparison(table, eval_backend: str) -> list[str]:
+    """Sentences computed from the comparison table (no number written by hand)."""
+    lines = []
+    means = table.groupby("backend")[
+        ["agreement", "kl", "accuracy", "size_mb", "posts_per_s"]
+    ].mean()
+    for backend, r in means.sort_values("kl").iterrows():
+        lines.append(
+            f"{backend}: agreement {r['agreement']:.2f}, KL {r['kl']:.4f}, accuracy "
+            f"{r['accuracy']:.2f}, {r['size_mb']:.0f} MB, {r['posts_per_s']:.1f} posts/s "
+            "(mean over variants)"
+        )
+    if eval_backend in means.index:
+        r = means.loc[eval_backend]
+        lines.append(
+            f"later notebooks classify with {eval_backend} "
+            f"(agreement {r['agreement']:.2f} with the unquantized model)"
+        )
+    else:
+        lines.append(f"eval_backend {eval_backend} is not among the files made here")
+    return lines
+
+
+if __name__ == "__main__":
+    if "--install-converter" in sys.argv:
+        print(install_converter(force="--force" in sys.argv))

@@ -1,0 +1,109 @@
+"""GGUF files: complete-file checks, and the round trip model -> GGUF -> llama.cpp."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import tiny_gemma
+from xling import finetune, infer, models, prompts, quantize
+
+
+def test_missing_truncated_and_foreign_files_are_refused(tmp_path):
+    with pytest.raises(models.ModelError, match="GGUF file not found"):
+        models.check_gguf(tmp_path / "nope.gguf")
+    foreign = tmp_path / "foreign.gguf"
+    foreign.write_bytes(b"PK\x03\x04 not a model")
+    with pytest.raises(models.ModelError, match="not a GGUF file"):
+        models.check_gguf(foreign)
+    whole = models.embedded_gguf()
+    assert models.check_gguf(whole)["architecture"] == "gemma3"
+    cut = tmp_path / "cut.gguf"
+    with whole.open("rb") as f:
+        cut.write_bytes(f.read(5_000_000))  # the header and tensor table, then far too few bytes
+    with pytest.raises(models.ModelError, match="truncated"):
+        models.check_gguf(cut)
+    with pytest.raises(quantize.QuantizeError, match="deleted"):
+        quantize.verify_gguf(cut, prompts.plain_prompt())
+    assert not cut.exists()  # never left for the next step
+
+
+def test_model_folder_without_safetensors_is_refused(tmp_path):
+    (tmp_path / "config.json").write_text("{}")
+    (tmp_path / "pytorch_model.bin").write_bytes(b"0")
+    with pytest.raises(models.ModelError, match="only safetensors"):
+        models.resolve_base(str(tmp_path))
+    with pytest.raises(models.ModelError, match="no such file or folder"):
+        models.resolve_base(str(tmp_path / "elsewhere"))
+
+
+POSTS = pd.DataFrame(
+    {
+        "post_id": list("abcdef"),
+        "text": [
+            "Welcome, neighbours!",
+            "Close the border now.",
+            "Visa office opens at 9.",
+            "Great match tonight",
+            "Hola a todos",
+            "Die Störche sind zurück",
+        ],
+        "label": ["pro-immigration", "anti-immigration", "neutral", "unrelated"]
+        + ["unrelated"] * 2,
+    }
+)
+
+
+@pytest.mark.slow
+def test_round_trip_to_gguf_keeps_the_model(tmp_path, embedded_base):
+    """A (tiny, random) Gemma 3 model and a LoRA adapter on it go through llama.cpp's converters
+    and quantizer; llama.cpp then scores posts as transformers does."""
+    import torch
+    from transformers import AutoTokenizer
+
+    folder = tmp_path / "tiny"
+    tiny_gemma(vocab_size=262144).save_pretrained(folder, safe_serialization=True)
+    for f in embedded_base.folder.glob("tokenizer*"):
+        shutil.copy(f, folder / f.name)
+    tok = AutoTokenizer.from_pretrained(folder)
+    prompt = prompts.plain_prompt()
+
+    f16 = quantize.convert_to_gguf(folder, tmp_path / "tiny-f16.gguf")
+    quantize.verify_gguf(f16, prompt)
+    q8 = tmp_path / "tiny-q8_0.gguf"
+    assert quantize.quantize_gguf(f16, q8, "q8_0") > 0
+    assert q8.stat().st_size < f16.stat().st_size
+
+    ref = infer.score_posts(
+        infer.TransformersScorer(tiny_gemma(vocab_size=262144), tok, prompt), POSTS, False
+    )
+    got = {}
+    for path in (f16, q8):
+        scorer = infer.LlamaCppScorer(path, prompt, n_ctx=512)
+        got[path.name] = infer.score_posts(scorer, POSTS, False)
+        scorer.close()
+    cols = [c for c in ref.columns if c.startswith("logp_")]
+    np.testing.assert_allclose(got[f16.name][cols], ref[cols], atol=2e-3)
+    assert infer.agreement_and_kl(ref, got[q8.name])[1] < 1e-3
+
+    # a LoRA adapter: merged in transformers vs applied at run time in llama.cpp
+    examples = finetune.encode_examples(POSTS, prompt, tok, 64)
+    settings = finetune.TrainSettings(
+        lora_r=4, lora_alpha=32, lr=0.05, steps=4, batch_size=3, lora_dropout=0.0, save_every=100
+    )
+    run = finetune.finetune_lora(folder, examples, tmp_path / "run", settings, progress=False)
+    merged = quantize.merge_adapter(folder, run.adapter, tmp_path / "merged")
+    lora = quantize.export_lora_gguf(run.adapter, folder, tmp_path / "tiny-lora.gguf")
+    assert lora.stat().st_size < f16.stat().st_size / 10
+    from transformers import AutoModelForCausalLM
+
+    merged_model = AutoModelForCausalLM.from_pretrained(merged, dtype=torch.float32)
+    ref_lora = infer.score_posts(infer.TransformersScorer(merged_model, tok, prompt), POSTS, False)
+    assert not np.allclose(ref_lora[cols], ref[cols], atol=1e-3)  # the adapter changed the model
+    scorer = infer.LlamaCppScorer(f16, prompt, lora=lora, n_ctx=512)
+    with_lora = infer.score_posts(scorer, POSTS, False)
+    scorer.close()
+    np.testing.assert_allclose(with_lora[cols], ref_lora[cols], atol=5e-3)
