@@ -117,6 +117,7 @@ def test_missing_inputs_are_reported_as_skipped(scratch_root):
     assert res.returncode == 0, res.stderr
     assert "00_data: skipped: posts source 'paper' not found at /nonexistent/folder" in res.stdout
     assert "fetch_paper_data.sh" in res.stdout
+    assert "01_finetune: skipped" in res.stdout and "02_quantize: skipped" in res.stdout
     assert not (scratch_root / "runs" / "paper" / "notebooks" / "00_data.ipynb").exists()
 
 

@@ -25,13 +25,15 @@ from xling.prompts import Prompt
 
 @contextlib.contextmanager
 def quiet_stderr():
-    """Silence C-level stderr (llama.cpp logs every tensor) for the duration of a block."""
+    """Silence stderr for the duration of a block: llama.cpp logs every tensor, both from C (file
+    descriptor 2) and through llama-cpp-python's log callback (Python's sys.stderr)."""
     sys.stderr.flush()
     saved = os.dup(2)
     with open(os.devnull, "w") as devnull:
         os.dup2(devnull.fileno(), 2)
         try:
-            yield
+            with contextlib.redirect_stderr(devnull):
+                yield
         finally:
             sys.stderr.flush()
             os.dup2(saved, 2)
