@@ -155,6 +155,7 @@ def plot_quantization(comparison: pd.DataFrame) -> Figure:
         if col == "kl":
             ax.set_yscale("symlog", linthresh=1e-3)
     axes[0].set_ylim(0, 1.05)
-    axes[0].legend(frameon=False, fontsize=8, title="variant")
-    fig.tight_layout()
+    handles, names = axes[0].get_legend_handles_labels()
+    fig.legend(handles, names, title="variant", loc="center right", frameon=False, fontsize=8)
+    fig.tight_layout(rect=(0, 0, 0.93, 1))
     return fig
