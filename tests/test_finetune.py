@@ -153,3 +153,26 @@ def test_killed_training_resumes_and_ends_where_an_uninterrupted_run_ends(tmp_pa
     again = subprocess.run([sys.executable, script, model_dir, resumed, "0"], timeout=300)
     assert again.returncode == 0
     assert json.loads((resumed / "meta.json").read_text()) == meta
+
+
+def test_base_loads_in_the_configured_dtype_and_qlora_is_refused_without_a_gpu(tmp_path):
+    folder = tmp_path / "tiny"
+    tiny_gemma().save_pretrained(folder, safe_serialization=True)
+    bf16 = finetune.load_for_training(folder, finetune.TrainSettings(dtype="bfloat16"))
+    assert {p.dtype for p in bf16.parameters()} == {torch.bfloat16}
+    with pytest.raises(ValueError, match="dtype 'float8'"):
+        finetune.load_for_training(folder, finetune.TrainSettings(dtype="float8"))
+    with pytest.raises(ValueError, match="only 'nf4'"):
+        finetune.load_for_training(folder, finetune.TrainSettings(base_quant="int3"))
+    if not torch.cuda.is_available():
+        with pytest.raises(RuntimeError, match="needs a CUDA GPU"):
+            finetune.load_for_training(folder, finetune.TrainSettings(base_quant="nf4"))
+
+
+def test_answer_loss_in_bfloat16_is_computed_in_float32():
+    model = tiny_gemma().to(torch.bfloat16)
+    ids = torch.tensor([[5, 6, 7, 8]])
+    mask = torch.ones_like(ids)
+    rows, cols, targets = torch.tensor([0]), torch.tensor([2]), torch.tensor([8])
+    loss = finetune.answer_loss(model, ids, mask, rows, cols, targets)
+    assert loss.dtype == torch.float32 and torch.isfinite(loss)

@@ -130,3 +130,15 @@ def test_bad_config_is_refused_before_anything_runs(scratch_root):
     res = _runner(scratch_root, "--paper-data", "/nonexistent/folder")
     assert res.returncode == 2 and "no such folder" in res.stderr
     assert not (scratch_root / "runs" / "smoke" / "notebooks").exists()
+
+
+def test_qlora_without_bitsandbytes_is_skipped_with_the_reason():
+    import importlib.util
+
+    from xling import runner
+
+    params = {"base_model": "embedded", "device": "cpu", "base_quant": "nf4"}
+    reason = runner.missing_requirement(["model"], params, "demo")
+    if importlib.util.find_spec("bitsandbytes") is None:
+        assert "bitsandbytes" in reason and "base_quant: null" in reason
+    assert runner.missing_requirement(["model"], {**params, "base_quant": None}, "demo") is None

@@ -57,6 +57,20 @@ POSTS = pd.DataFrame(
 )
 
 
+def lora_free_other(tmp_path):
+    """A GGUF file of a different (one-layer) model, to splice with by mistake."""
+    from transformers import Gemma3ForCausalLM
+
+    model = tiny_gemma(vocab_size=262144)
+    model.config.num_hidden_layers = 1
+    model.config.layer_types = ["sliding_attention"]
+    folder = tmp_path / "other"
+    Gemma3ForCausalLM(model.config).save_pretrained(folder, safe_serialization=True)
+    for f in (tmp_path / "tiny").glob("tokenizer*"):
+        shutil.copy(f, folder / f.name)
+    return quantize.convert_to_gguf(folder, tmp_path / "other-f16.gguf")
+
+
 @pytest.mark.slow
 def test_round_trip_to_gguf_keeps_the_model(tmp_path, embedded_base):
     """A (tiny, random) Gemma 3 model and a LoRA adapter on it go through llama.cpp's converters
@@ -88,6 +102,26 @@ def test_round_trip_to_gguf_keeps_the_model(tmp_path, embedded_base):
     cols = [c for c in ref.columns if c.startswith("logp_")]
     np.testing.assert_allclose(got[f16.name][cols], ref[cols], atol=2e-3)
     assert infer.agreement_and_kl(ref, got[q8.name])[1] < 1e-3
+
+    # a mixed file: the attention weights from the Q8_0 file, the rest from the Q4_K_M file
+    import gguf
+
+    q4 = tmp_path / "tiny-q4_k_m.gguf"
+    quantize.quantize_gguf(f16, q4, "q4_k_m")
+    mixed = tmp_path / "tiny-mixed.gguf"
+    assert quantize.splice_gguf(q4, q8, mixed, ["attn_q.", "attn_v."]) > 0
+    types = {
+        f.name: {t.name: t.tensor_type for t in gguf.GGUFReader(f).tensors} for f in (q4, q8, mixed)
+    }
+    assert types[mixed.name].keys() == types[q4.name].keys()
+    for name, kind in types[mixed.name].items():
+        src = q8 if ("attn_q." in name or "attn_v." in name) else q4
+        assert kind == types[src.name][name], name
+    assert types[mixed.name] != types[q4.name]  # something was taken from the Q8_0 file
+    quantize.verify_gguf(mixed, prompt)
+    with pytest.raises(quantize.QuantizeError, match="same tensors"):
+        quantize.splice_gguf(q4, lora_free_other(tmp_path), tmp_path / "bad.gguf", ["attn_q."])
+    assert not (tmp_path / "bad.gguf").exists()
 
     # a LoRA adapter: merged in transformers vs applied at run time in llama.cpp
     examples = finetune.encode_examples(POSTS, prompt, tok, 64)

@@ -49,6 +49,8 @@ class TrainSettings:
     warmup_ratio: float = 0.03
     save_every: int = 20
     seed: int = 1234
+    dtype: str = "float32"  # float32 on a CPU (bf16 was 25x slower there); bfloat16 on a GPU
+    base_quant: str | None = None  # "nf4": QLoRA, the frozen base in 4-bit NF4 (bitsandbytes, GPU)
 
     def total_steps(self, n_examples: int) -> int:
         if self.steps is not None:
@@ -129,7 +131,7 @@ def answer_loss(model, ids, mask, rows, cols, targets):
     """Mean cross-entropy over the answer tokens alone."""
     import torch.nn.functional as F
 
-    return F.cross_entropy(answer_logits(model, ids, mask, rows, cols), targets)
+    return F.cross_entropy(answer_logits(model, ids, mask, rows, cols).float(), targets)
 
 
 def batch_order(n: int, batch_size: int, steps: int, seed: int) -> list[list[int]]:
@@ -164,6 +166,44 @@ def _peak_rss_gb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
 
 
+def load_for_training(model_folder, settings: TrainSettings, device: str = "cpu"):
+    """The frozen base model for LoRA training: in ``settings.dtype``, or with
+    ``base_quant="nf4"`` in 4-bit NF4 (QLoRA, as the paper trained; needs bitsandbytes and a
+    CUDA GPU). Safetensors only, no remote code."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    dtype = getattr(torch, settings.dtype, None)
+    if not isinstance(dtype, torch.dtype):
+        raise ValueError(f"dtype {settings.dtype!r}: use float32, bfloat16 or float16")
+    kwargs = dict(dtype=dtype, use_safetensors=True, trust_remote_code=False)
+    if settings.base_quant is None:
+        return AutoModelForCausalLM.from_pretrained(model_folder, **kwargs).to(device)
+    if settings.base_quant != "nf4":
+        raise ValueError(f"base_quant {settings.base_quant!r}: only 'nf4' (QLoRA) or null")
+    if not device.startswith("cuda") or not torch.cuda.is_available():
+        raise RuntimeError("base_quant nf4 (QLoRA) needs a CUDA GPU; set base_quant: null here")
+    try:
+        import bitsandbytes  # noqa: F401
+    except ImportError as err:
+        raise RuntimeError(
+            "base_quant nf4 (QLoRA) needs bitsandbytes: pip install -e '.[gpu]'"
+        ) from err
+    from peft import prepare_model_for_kbit_training
+    from transformers import BitsAndBytesConfig
+
+    quant = BitsAndBytesConfig(
+        load_in_4bit=True,
+        bnb_4bit_quant_type="nf4",
+        bnb_4bit_compute_dtype=dtype,
+        bnb_4bit_use_double_quant=False,
+    )
+    model = AutoModelForCausalLM.from_pretrained(
+        model_folder, quantization_config=quant, device_map={"": device}, **kwargs
+    )
+    return prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
+
+
 def finetune_lora(
     model_folder: str | os.PathLike[str],
     examples: list[Example],
@@ -187,7 +227,6 @@ def finetune_lora(
     from peft import LoraConfig, get_peft_model, set_peft_model_state_dict
     from safetensors.torch import load_file
     from tqdm.auto import tqdm
-    from transformers import AutoModelForCausalLM
 
     out = Path(out_dir)
     fp = fingerprint(settings, examples, base_sha)
@@ -202,9 +241,7 @@ def finetune_lora(
     torch.manual_seed(settings.seed)
     random.seed(settings.seed)
     warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*")
-    model = AutoModelForCausalLM.from_pretrained(
-        model_folder, dtype=torch.float32, use_safetensors=True, trust_remote_code=False
-    ).to(device)
+    model = load_for_training(model_folder, settings, device)
     lora = LoraConfig(
         r=settings.lora_r,
         lora_alpha=settings.lora_alpha,

