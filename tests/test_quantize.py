@@ -141,3 +141,30 @@ def test_round_trip_to_gguf_keeps_the_model(tmp_path, embedded_base):
     with_lora = infer.score_posts(scorer, POSTS, False)
     scorer.close()
     np.testing.assert_allclose(with_lora[cols], ref_lora[cols], atol=5e-3)
+
+
+def test_files_of_a_retrained_variant_are_dropped_and_other_variants_kept(tmp_path):
+    run = tmp_path / "run"
+    for variant, weights in (("en", b"one"), ("en-es", b"two")):
+        (run / "adapters" / variant / "adapter").mkdir(parents=True)
+        (run / "adapters" / variant / "adapter" / "adapter_model.safetensors").write_bytes(weights)
+        (run / "merged" / variant).mkdir(parents=True)
+    (run / "gguf").mkdir()
+    names = ["en-f16.gguf", "en-q4_k_m.gguf", "en-lora.gguf", "en-q4_k_m+attn-q8_0.gguf"]
+    others = ["en-es-f16.gguf", "en-es-lora.gguf"]
+    for name in names + others:
+        (run / "gguf" / name).write_bytes(b"x")
+    for variant in ("en", "en-es"):
+        quantize._drop_stale_files(run / "adapters" / variant / "adapter", run, variant)
+    # first sight of an adapter: no stamp, so its files cannot be trusted and go
+    assert not any((run / "gguf" / n).exists() for n in names + others)
+    for name in names + others:
+        (run / "gguf" / name).write_bytes(b"x")
+    (run / "merged" / "en").mkdir()
+    quantize._drop_stale_files(run / "adapters" / "en" / "adapter", run, "en")
+    assert all((run / "gguf" / n).exists() for n in names)  # same adapter: kept
+    (run / "adapters" / "en" / "adapter" / "adapter_model.safetensors").write_bytes(b"retrained")
+    quantize._drop_stale_files(run / "adapters" / "en" / "adapter", run, "en")
+    assert not any((run / "gguf" / n).exists() for n in names)
+    assert not (run / "merged" / "en").exists()
+    assert all((run / "gguf" / n).exists() for n in others)  # en-es is another variant

@@ -4,14 +4,20 @@ Two backends, one interface: ``llamacpp`` (a GGUF file through llama-cpp-python,
 LoRA GGUF) and ``transformers`` (the unquantized model). Method ``score`` evaluates the prompt once
 per post and reads the log-probability of each label's answer tokens: no output can fail to parse,
 and the per-label distribution lets quantized and unquantized models be compared (agreement, KL).
+Method ``generate`` is the paper's way: greedy decoding of a few tokens after ``Answer =``, the
+label parsed from the text; output that names no category is kept as ``failed``.
 With llama.cpp the instruction prefix shared by all posts is evaluated once and its KV cache kept,
-so a post costs only its own tokens.
+so a post costs only its own tokens. :func:`classify` caches every finished post on disk, so a
+re-run or an interrupted run never classifies a post twice.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
 import os
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -119,19 +125,37 @@ class LlamaCppScorer:
 
     def score_one(self, text: str) -> np.ndarray:
         """Log-probabilities of the four labels' answer tokens (order: data.LABELS)."""
-        toks = self.tokenize(self.prompt.render(text)) + self.answers.stem
+        self._eval_prompt(self.tokenize(self.prompt.render(text)) + self.answers.stem)
+        ids = [self.answers.label_token[label] for label in LABELS]
+        return _log_softmax_at(self._last_logits(), ids)
+
+    def _eval_prompt(self, toks: list[int]) -> None:
         n = len(self.prefix)
-        reuse = self._prefix_ready and toks[:n] == self.prefix
         with quiet_stderr():
-            if reuse:
+            if self._prefix_ready and toks[:n] == self.prefix:
                 self.llm.n_tokens = n  # eval() drops the KV cells after the shared prefix
                 self.llm.eval(toks[n:])
             else:
                 self.llm.reset()
                 self.llm.eval(toks)
                 self._prefix_ready = toks[:n] == self.prefix
-        ids = [self.answers.label_token[label] for label in LABELS]
-        return _log_softmax_at(self._last_logits(), ids)
+
+    def generate_one(self, text: str, max_new_tokens: int = 3) -> str:
+        """Greedy decoding of up to ``max_new_tokens`` tokens after the prompt and the answer's
+        stem (the paper read 3 tokens at temperature 0.01, which is greedy in effect)."""
+        # the answer's stem (the space before the number) belongs to the prompt: training put
+        # its loss on the label token alone, so the model's first own token is the answer
+        self._eval_prompt(self.tokenize(self.prompt.render(text)) + self.answers.stem)
+        out: list[int] = []
+        eos = self.llm.token_eos()
+        for _ in range(max_new_tokens):
+            tok = int(np.argmax(self._last_logits()))
+            if tok == eos:
+                break
+            out.append(tok)
+            with quiet_stderr():
+                self.llm.eval([tok])
+        return self.llm.detokenize(out).decode("utf-8", errors="replace")
 
     def close(self) -> None:
         with quiet_stderr():
@@ -166,10 +190,45 @@ class TransformersScorer:
             with torch.no_grad():
                 from xling.finetune import answer_logits
 
-                logits = answer_logits(self.model, ids, mask, torch.arange(len(seqs)), last)
+                dev = self.model.device
+                rows = torch.arange(len(seqs))
+                logits = answer_logits(self.model, ids.to(dev), mask.to(dev), rows, last)
                 logp = torch.log_softmax(logits.float(), dim=-1)[:, ids_lab]
-            out.append(logp.numpy())
+            out.append(logp.cpu().numpy())
         return np.concatenate(out) if out else np.zeros((0, len(LABELS)))
+
+    def generate_one(self, text: str, max_new_tokens: int = 3) -> str:
+        """Greedy decoding of up to ``max_new_tokens`` tokens after the prompt and answer stem."""
+        import torch
+
+        ids = torch.tensor([self.tok(self.prompt.render(text)).input_ids + self.answers.stem])
+        with torch.no_grad():
+            out = self.model.generate(
+                ids.to(self.model.device),
+                attention_mask=torch.ones_like(ids).to(self.model.device),
+                max_new_tokens=max_new_tokens,
+                do_sample=False,
+                pad_token_id=self.tok.pad_token_id,
+            )
+        return self.tok.decode(out[0, ids.shape[1] :].cpu(), skip_special_tokens=True)
+
+
+def parse_answer(raw: str | None) -> str:
+    """The label a generated answer gives: its first character (after spaces, brackets or
+    quotes) must be a category number 1-4, or the answer must start with a label's name; anything
+    else is ``failed``. The paper read the first number after ``Answer =``; a model that goes on
+    after its digit (``44``, ``4 because``) answered with the first one."""
+    from xling.prompts import NUMBER_LABEL
+
+    text = "" if raw is None else str(raw)
+    text = text.split("Answer =", 1)[-1].strip().lower()
+    m = re.match(r"^[\[\(\s\"'*:=]*([1-4])", text)
+    if m:
+        return NUMBER_LABEL[int(m[1])]
+    for label in LABELS:
+        if text.startswith(label):
+            return label
+    return "failed"
 
 
 def score_posts(scorer, posts: pd.DataFrame, progress: bool = True, desc: str = "") -> pd.DataFrame:
@@ -211,3 +270,149 @@ def agreement_and_kl(reference: pd.DataFrame, other: pd.DataFrame) -> tuple[floa
 
 def gguf_size_mb(path: str | os.PathLike[str]) -> float:
     return Path(path).stat().st_size / 1e6
+
+
+METHODS = ("score", "generate")
+
+
+@dataclass(frozen=True)
+class ModelFiles:
+    """What one (variant, backend) classifies with: a GGUF file (+ LoRA GGUF) for llama.cpp, or a
+    safetensors folder for transformers."""
+
+    backend: str  # llamacpp-<quant>[+lora|+mix] or transformers-unquantized
+    model: Path
+    lora: Path | None = None
+
+    @property
+    def engine(self) -> str:
+        return "transformers" if self.backend.startswith("transformers") else "llamacpp"
+
+    def fingerprint(self) -> str:
+        from xling.models import sha256_file
+
+        if self.engine == "transformers":
+            weights = sorted(self.model.glob("*.safetensors"))
+            if not weights:
+                raise FileNotFoundError(f"no safetensors weights in {self.model}")
+            parts = [sha256_file(w) for w in weights]
+        else:
+            parts = [sha256_file(self.model)]
+        if self.lora is not None:
+            parts.append(sha256_file(self.lora))
+        return hashlib.sha256("|".join(parts).encode()).hexdigest()
+
+
+def open_scorer(files: ModelFiles, prompt: Prompt, device: str = "cpu"):
+    """A scorer for ``files``: LlamaCppScorer or TransformersScorer."""
+    if files.engine == "llamacpp":
+        return LlamaCppScorer(files.model, prompt, lora=files.lora)
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(files.model)
+    model = AutoModelForCausalLM.from_pretrained(
+        files.model, dtype=torch.float32, use_safetensors=True, trust_remote_code=False
+    ).to(device)
+    return TransformersScorer(model.eval(), tok, prompt)
+
+
+def _post_key(post_id: str, text: str) -> str:
+    return f"{post_id}|{hashlib.sha256(str(text).encode()).hexdigest()[:16]}"
+
+
+def cache_file(files: ModelFiles, method: str, prompt: Prompt, max_new_tokens: int) -> Path:
+    """The on-disk cache of one (model files, method, prompt) combination: a JSON-lines file,
+    one finished post per line, appended as posts finish."""
+    from xling import paths
+
+    spec = json.dumps(
+        [files.fingerprint(), method, prompt.prefix, prompt.body_template, max_new_tokens]
+    )
+    key = hashlib.sha256(spec.encode()).hexdigest()[:20]
+    return paths.RUNS / "cache" / "predictions" / f"{method}-{key}.jsonl"
+
+
+def _read_cache(path: Path) -> dict[str, dict]:
+    done: dict[str, dict] = {}
+    if not path.exists():
+        return done
+    with path.open(encoding="utf-8") as f:
+        for line in f:
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError:
+                continue  # a line cut short by a kill: that post is classified again
+            done[rec["key"]] = rec
+    return done
+
+
+def classify(
+    posts: pd.DataFrame,
+    files: ModelFiles,
+    prompt: Prompt,
+    method: str = "score",
+    max_new_tokens: int = 3,
+    progress: bool = True,
+    desc: str = "",
+    device: str = "cpu",
+    scorer=None,
+) -> pd.DataFrame:
+    """Classify ``posts`` (columns post_id, text) with one model; returns post_id, prediction,
+    raw_output and, for ``score``, the four label log-probabilities.
+
+    Finished posts are read from and appended to the cache (see :func:`cache_file`), one line
+    per post as it finishes, so an interrupted run resumes where it stopped. ``scorer`` may be
+    passed to reuse an open model.
+    """
+    from tqdm.auto import tqdm
+
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; one of {', '.join(METHODS)}")
+    path = cache_file(files, method, prompt, max_new_tokens)
+    done = _read_cache(path)
+    keys = [_post_key(p, t) for p, t in zip(posts["post_id"], posts["text"], strict=True)]
+    todo = [i for i, k in enumerate(keys) if k not in done]
+    if todo:
+        own = scorer is None
+        scorer = scorer or open_scorer(files, prompt, device)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        texts = posts["text"].tolist()
+        try:
+            with path.open("a", encoding="utf-8") as f:
+                for i in tqdm(todo, desc=desc or method, disable=not progress):
+                    if method == "score":
+                        if isinstance(scorer, TransformersScorer):
+                            logp = scorer.score_many([texts[i]])[0]
+                        else:
+                            logp = scorer.score_one(texts[i])
+                        rec = {
+                            "key": keys[i],
+                            "raw_output": None,
+                            "prediction": LABELS[int(np.argmax(logp))],
+                            "logp": [float(x) for x in logp],
+                        }
+                    else:
+                        raw = scorer.generate_one(texts[i], max_new_tokens)
+                        rec = {"key": keys[i], "raw_output": raw, "prediction": parse_answer(raw)}
+                    f.write(json.dumps(rec, ensure_ascii=False) + "\n")
+                    f.flush()
+                    done[keys[i]] = rec
+        finally:
+            if own and hasattr(scorer, "close"):
+                scorer.close()
+    out = pd.DataFrame(
+        {
+            "post_id": posts["post_id"].to_numpy(),
+            "prediction": [done[k]["prediction"] for k in keys],
+            "raw_output": [done[k].get("raw_output") for k in keys],
+        },
+        index=posts.index,
+    )
+    if method == "generate":  # parsed again, so a change to the parser needs no re-run
+        out["prediction"] = out["raw_output"].map(parse_answer)
+    if method == "score":
+        logp = np.array([done[k]["logp"] for k in keys]).reshape(-1, len(LABELS))
+        for j, label in enumerate(LABELS):
+            out[f"logp_{label}"] = logp[:, j]
+    return out

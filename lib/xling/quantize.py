@@ -269,6 +269,29 @@ def comparison_posts(posts, n: int, seed: int = 0):
     return picked.sample(min(n, len(picked)), random_state=seed).reset_index(drop=True)
 
 
+def _drop_stale_files(adapter: Path, run_dir: Path, variant: str) -> None:
+    """Delete a variant's merged model and GGUF files when they were made from another adapter
+    (a retrained variant), so nothing downstream reads a stale file. A stamp beside the GGUF
+    files records the adapter's sha256."""
+    from xling.models import sha256_file
+
+    weights = adapter / "adapter_model.safetensors"
+    if not weights.exists():
+        raise QuantizeError(f"{adapter}: no adapter_model.safetensors (run 01_finetune first)")
+    sha = sha256_file(weights)
+    stamp = run_dir / "gguf" / f"{variant}.adapter-sha256"
+    if stamp.exists() and stamp.read_text().strip() == sha:
+        return
+    shutil.rmtree(run_dir / "merged" / variant, ignore_errors=True)
+    own = {"f16.gguf", "lora.gguf", *(f"{q}.gguf" for q in FTYPES)}
+    for f in (run_dir / "gguf").glob(f"{variant}-*.gguf"):
+        rest = f.name[len(variant) + 1 :]  # "en-es-f16.gguf" is not variant en's file
+        if rest in own or rest.startswith("q4_k_m+"):
+            f.unlink()
+    stamp.parent.mkdir(parents=True, exist_ok=True)
+    stamp.write_text(sha + "\n")
+
+
 def build_variant_files(
     base,
     variants,
@@ -318,6 +341,7 @@ def build_variant_files(
 
     for variant in variants:
         adapter = run_dir / "adapters" / variant / "adapter"
+        _drop_stale_files(adapter, run_dir, variant)
         t0 = time.perf_counter()
         merged = merge_adapter(base.folder, adapter, run_dir / "merged" / variant)
         f16 = gguf_dir / f"{variant}-f16.gguf"
