@@ -377,6 +377,13 @@ def classify(
         own = scorer is None
         scorer = scorer or open_scorer(files, prompt, device)
         path.parent.mkdir(parents=True, exist_ok=True)
+        if path.exists() and path.stat().st_size:
+            with path.open("rb") as f:
+                f.seek(-1, os.SEEK_END)
+                cut_short = f.read(1) != b"\n"
+            if cut_short:  # a kill mid-line: end that line so the next record stands alone
+                with path.open("a", encoding="utf-8") as f:
+                    f.write("\n")
         texts = posts["text"].tolist()
         try:
             with path.open("a", encoding="utf-8") as f:

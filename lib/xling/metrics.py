@@ -66,3 +66,234 @@ def finetune_gains(predictions: pd.DataFrame, base_variant: str = "base", **kw) 
         res = compare_accuracy(sub["label"], sub["prediction"], base.loc[sub["post_id"]], **kw)
         rows.append({"variant": variant, **res})
     return pd.DataFrame(rows)
+
+
+# --- Evaluation tables (notebook 03) ------------------------------------------------------------
+#: The columns a predictions table must have (DESIGN.md; README "Predictions table").
+PREDICTION_COLUMNS = (
+    "post_id",
+    "lang",
+    "label",
+    "split",
+    "evalset",
+    "variant",
+    "backend",
+    "input",
+    "method",
+    "prediction",
+    "raw_output",
+)
+#: What a metric row is computed over: one model, one kind of input, one evaluation set.
+GROUP = ["variant", "backend", "input", "method", "split", "evalset"]
+FAILED = "failed"
+RELATED = ("neutral", "pro-immigration", "anti-immigration")
+
+
+def _labels():
+    from xling.data import LABELS
+
+    return list(LABELS)
+
+
+def check_predictions(predictions: pd.DataFrame, source: str = "predictions") -> None:
+    """Refuse a predictions table with missing columns or unknown labels, naming the first bad
+    row."""
+    missing = [c for c in PREDICTION_COLUMNS if c not in predictions.columns]
+    if missing:
+        raise ValueError(f"{source}: missing column(s) {', '.join(missing)}")
+    labels = set(_labels())
+    for col, allowed in (("label", labels), ("prediction", labels | {FAILED})):
+        bad = ~predictions[col].isin(allowed)
+        if bad.any():
+            i = bad.to_numpy().nonzero()[0][0]
+            raise ValueError(
+                f"{source}: row {i}, field {col}: {predictions[col].iloc[i]!r} is not one of "
+                f"{sorted(allowed)}"
+            )
+
+
+def with_pooled_multi(predictions: pd.DataFrame, training_langs) -> pd.DataFrame:
+    """Add the pooled set ``multi``: every test post of the training languages (the paper's
+    mig-multi test set). Left as it is when the table already has an evalset ``multi`` (the
+    authors' own pooled files, imported as they are)."""
+    if (predictions["evalset"] == "multi").any():
+        return predictions
+    pooled = predictions[
+        (predictions["split"] == "test")
+        & predictions["lang"].isin(list(training_langs))
+        & (predictions["evalset"] == predictions["lang"])
+    ]
+    return pd.concat([predictions, pooled.assign(evalset="multi")], ignore_index=True)
+
+
+def scores(truth, pred) -> dict:
+    """n, accuracy, weighted F1, macro F1 and the number of failed predictions (scikit-learn).
+
+    F1 is averaged over the labels present in the gold labels (a label absent from a small test
+    set cannot be judged); a ``failed`` prediction counts as wrong: a miss for its post's class.
+    """
+    from sklearn.metrics import accuracy_score, f1_score
+
+    truth, pred = np.asarray(truth, dtype=object), np.asarray(pred, dtype=object)
+    if len(truth) == 0:
+        nan = float("nan")
+        return {"n": 0, "accuracy": nan, "weighted_f1": nan, "macro_f1": nan, "n_failed": 0}
+    present = [label for label in _labels() if (truth == label).any()]
+    kw = dict(labels=present, zero_division=0)
+    return {
+        "n": len(truth),
+        "accuracy": float(accuracy_score(truth, pred)),
+        "weighted_f1": float(f1_score(truth, pred, average="weighted", **kw)),
+        "macro_f1": float(f1_score(truth, pred, average="macro", **kw)),
+        "n_failed": int((pred == FAILED).sum()),
+    }
+
+
+def _codes(truth, pred) -> tuple[np.ndarray, np.ndarray, int]:
+    labels = _labels()
+    index = {label: i for i, label in enumerate(labels)}
+    k = len(labels) + 1  # the last code is "failed" (or anything else)
+    t = np.array([index[x] for x in truth])
+    p = np.array([index.get(x, k - 1) for x in pred])
+    return t, p, k
+
+
+def bootstrap_scores(
+    truth, pred, n_boot: int = 1000, level: float = 0.95, seed: int = 0
+) -> dict[str, tuple[float, float]]:
+    """Percentile bootstrap intervals of accuracy and macro F1 (posts resampled with
+    replacement; vectorized with numpy, since scikit-learn per replicate would take minutes on
+    the paper's tables; tests check the arithmetic against scikit-learn)."""
+    t, p, k = _codes(truth, pred)
+    n = len(t)
+    if n == 0:
+        nan = (float("nan"), float("nan"))
+        return {"accuracy": nan, "macro_f1": nan}
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, n, size=(n_boot, n))
+    acc = (t[idx] == p[idx]).mean(axis=1)
+    f1 = _macro_f1_counts(_confusion_counts(t[idx], p[idx], k), present=np.unique(t))
+    q = [(1 - level) / 2, 1 - (1 - level) / 2]
+    lo_a, hi_a = np.quantile(acc, q)
+    lo_f, hi_f = np.quantile(f1, q)
+    return {"accuracy": (float(lo_a), float(hi_a)), "macro_f1": (float(lo_f), float(hi_f))}
+
+
+def _confusion_counts(t: np.ndarray, p: np.ndarray, k: int) -> np.ndarray:
+    """Confusion counts per replicate: (replicates, k, k), rows gold, columns predicted."""
+    t, p = np.atleast_2d(t), np.atleast_2d(p)
+    b = t.shape[0]
+    flat = (np.arange(b)[:, None] * k * k + t * k + p).ravel()
+    return np.bincount(flat, minlength=b * k * k).reshape(b, k, k)
+
+
+def _macro_f1_counts(counts: np.ndarray, present) -> np.ndarray:
+    """Macro F1 over the ``present`` gold classes from confusion counts (replicates, k, k)."""
+    present = np.asarray(present)
+    tp = counts[:, present, present]
+    predicted = counts.sum(axis=1)[:, present]
+    actual = counts.sum(axis=2)[:, present]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        f1 = np.where(predicted + actual > 0, 2 * tp / (predicted + actual), 0.0)
+    return f1.mean(axis=1)
+
+
+def by_evalset(predictions: pd.DataFrame, n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
+    """One row per (variant, backend, input, method, split, evalset): n, accuracy, weighted and
+    macro F1, bootstrap 95% intervals of accuracy and macro F1, and n_failed."""
+    rows = []
+    for key, g in predictions.groupby(GROUP, sort=False):
+        ci = bootstrap_scores(g["label"], g["prediction"], n_boot, seed=seed)
+        rows.append(
+            {
+                **dict(zip(GROUP, key, strict=True)),
+                **scores(g["label"], g["prediction"]),
+                "acc_ci_low": ci["accuracy"][0],
+                "acc_ci_high": ci["accuracy"][1],
+                "macro_f1_ci_low": ci["macro_f1"][0],
+                "macro_f1_ci_high": ci["macro_f1"][1],
+            }
+        )
+    cols = [*GROUP[:4], "split", "evalset", "n", "accuracy", "weighted_f1", "macro_f1"]
+    cols += ["acc_ci_low", "acc_ci_high", "macro_f1_ci_low", "macro_f1_ci_high", "n_failed"]
+    return pd.DataFrame(rows, columns=list(dict.fromkeys(cols)))
+
+
+def per_class(predictions: pd.DataFrame) -> pd.DataFrame:
+    """Precision, recall, F1 and support of each label, per group (scikit-learn)."""
+    from sklearn.metrics import precision_recall_fscore_support
+
+    labels = _labels()
+    rows = []
+    for key, g in predictions.groupby(GROUP, sort=False):
+        p, r, f, s = precision_recall_fscore_support(
+            g["label"], g["prediction"], labels=labels, zero_division=0
+        )
+        predicted = g["prediction"].value_counts()
+        for j, label in enumerate(labels):
+            rows.append(
+                {
+                    **dict(zip(GROUP, key, strict=True)),
+                    "class": label,
+                    "precision": float(p[j]),
+                    "recall": float(r[j]),
+                    "f1": float(f[j]),
+                    "support": int(s[j]),
+                    "predicted": int(predicted.get(label, 0)),
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def topic_stance(predictions: pd.DataFrame, n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
+    """Topic and stance, separately, per group.
+
+    Topic: is the post about immigration at all (neutral, pro or anti versus unrelated)?
+    ``topic_accuracy`` and ``topic_f1`` (related as the positive class); a failed prediction is
+    wrong. Stance: among the posts whose gold label is related, ``stance_accuracy`` (the exact
+    label), ``stance_macro_f1`` over the three stances, and ``stance_accuracy_when_related``
+    (only those the model also called related: stance alone, with topic errors set aside).
+    """
+    from sklearn.metrics import f1_score
+
+    rows = []
+    for key, g in predictions.groupby(GROUP, sort=False):
+        gold_rel = g["label"].isin(RELATED).to_numpy()
+        pred_rel = g["prediction"].isin(RELATED).to_numpy()
+        pred_unrel = (g["prediction"] == "unrelated").to_numpy()
+        topic_ok = np.where(gold_rel, pred_rel, pred_unrel).astype(float)
+        t_mean, t_lo, t_hi = bootstrap_ci(topic_ok, n_boot, seed=seed)
+        stance = g[gold_rel]
+        exact = (stance["label"] == stance["prediction"]).to_numpy().astype(float)
+        s_mean, s_lo, s_hi = bootstrap_ci(exact, n_boot, seed=seed)
+        when = stance[stance["prediction"].isin(RELATED)]
+        present = [x for x in RELATED if (stance["label"] == x).any()]
+        rows.append(
+            {
+                **dict(zip(GROUP, key, strict=True)),
+                "n": len(g),
+                "topic_accuracy": t_mean,
+                "topic_ci_low": t_lo,
+                "topic_ci_high": t_hi,
+                "topic_f1": float(f1_score(gold_rel, pred_rel, zero_division=0)),
+                "stance_n": len(stance),
+                "stance_accuracy": s_mean,
+                "stance_ci_low": s_lo,
+                "stance_ci_high": s_hi,
+                "stance_macro_f1": float(
+                    f1_score(
+                        stance["label"],
+                        stance["prediction"],
+                        labels=present,
+                        average="macro",
+                        zero_division=0,
+                    )
+                )
+                if len(stance)
+                else float("nan"),
+                "stance_accuracy_when_related": float((when["label"] == when["prediction"]).mean())
+                if len(when)
+                else float("nan"),
+            }
+        )
+    return pd.DataFrame(rows)
