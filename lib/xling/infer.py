@@ -423,3 +423,86 @@ def classify(
         for j, label in enumerate(LABELS):
             out[f"logp_{label}"] = logp[:, j]
     return out
+
+
+def predict(
+    posts: pd.DataFrame,
+    files_for,
+    variants,
+    backends,
+    methods=("score",),
+    prompt: Prompt | None = None,
+    inputs=("original",),
+    max_new_tokens: int = 3,
+    progress: bool = True,
+    device: str = "cpu",
+) -> pd.DataFrame:
+    """The predictions table for every (variant, backend, method, input) over ``posts``.
+
+    ``files_for(variant, backend)`` gives the :class:`ModelFiles`; input ``translated``
+    classifies the ``text_en`` column (posts without one are left out). Columns as in
+    ``xling.metrics.PREDICTION_COLUMNS``. Every post is cached as it finishes (see
+    :func:`classify`); a model is opened only when some post is not cached yet.
+    """
+    from xling.metrics import PREDICTION_COLUMNS
+
+    if prompt is None:
+        raise ValueError("predict needs a prompt")
+    texts = {}
+    for inp in inputs:
+        if inp == "original":
+            texts[inp] = posts
+        elif inp == "translated":
+            sub = posts[posts["text_en"].notna() & (posts["lang"] != "en")]
+            texts[inp] = sub.assign(text=sub["text_en"])
+        else:
+            raise ValueError(f"unknown input {inp!r}; original or translated")
+    parts = []
+    for variant in variants:
+        for backend in backends:
+            files = files_for(variant, backend)
+            scorer = None
+            try:
+                for inp, sub in texts.items():
+                    for method in methods:
+                        if scorer is None and _needs_model(
+                            files, method, sub, prompt, max_new_tokens
+                        ):
+                            scorer = open_scorer(files, prompt, device)
+                        out = classify(
+                            sub,
+                            files,
+                            prompt,
+                            method,
+                            max_new_tokens,
+                            progress,
+                            desc=f"{variant} {backend} {method} {inp}",
+                            device=device,
+                            scorer=scorer,
+                        )
+                        parts.append(
+                            sub[["post_id", "lang", "label", "split", "evalset"]].assign(
+                                variant=variant,
+                                backend=backend,
+                                input=inp,
+                                method=method,
+                                prediction=out["prediction"].to_numpy(),
+                                raw_output=out["raw_output"].to_numpy(),
+                            )
+                        )
+            finally:
+                if scorer is not None and hasattr(scorer, "close"):
+                    scorer.close()
+    if not parts:
+        return pd.DataFrame(columns=list(PREDICTION_COLUMNS))
+    return pd.concat(parts, ignore_index=True)[list(PREDICTION_COLUMNS)]
+
+
+def _needs_model(
+    files: ModelFiles, method: str, posts: pd.DataFrame, prompt: Prompt, max_new_tokens: int
+) -> bool:
+    """Whether some post is not in the cache yet (then the model must be opened)."""
+    done = _read_cache(cache_file(files, method, prompt, max_new_tokens))
+    return any(
+        _post_key(p, t) not in done for p, t in zip(posts["post_id"], posts["text"], strict=True)
+    )

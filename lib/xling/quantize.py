@@ -292,6 +292,41 @@ def _drop_stale_files(adapter: Path, run_dir: Path, variant: str) -> None:
     stamp.write_text(sha + "\n")
 
 
+def model_files(run_dir: Path, base, variant: str, backend: str):
+    """The files a (variant, backend) classifies with, by the names build_variant_files gives
+    them. Variant ``base`` is the untuned base model: its own Q4_K_M GGUF for every llama.cpp
+    backend (the embedded model ships only that), its folder for transformers."""
+    from xling.infer import ModelFiles
+
+    gguf_dir = run_dir / "gguf"
+    if variant == "base":
+        if backend.startswith("transformers"):
+            return ModelFiles(backend, base.folder)
+        if base.gguf is not None and "q4_k_m" in base.gguf.name.lower():
+            return ModelFiles(backend, base.gguf)
+        return ModelFiles(backend, gguf_dir / "base-q4_k_m.gguf")
+    if backend == "transformers-unquantized":
+        folder = run_dir / "merged" / variant
+    elif backend == "llamacpp-q4_k_m+lora":
+        files = model_files(run_dir, base, "base", backend)
+        return _existing(ModelFiles(backend, files.model, gguf_dir / f"{variant}-lora.gguf"))
+    elif backend.startswith("llamacpp-"):
+        folder = gguf_dir / f"{variant}-{backend.removeprefix('llamacpp-')}.gguf"
+    else:
+        raise ValueError(
+            f"unknown backend {backend!r}: llamacpp-<quant>, llamacpp-q4_k_m+lora, "
+            "llamacpp-q4_k_m+<mix> or transformers-unquantized"
+        )
+    return _existing(ModelFiles(backend, folder))
+
+
+def _existing(files):
+    for path in (files.model, files.lora):
+        if path is not None and not path.exists():
+            raise FileNotFoundError(f"{path} not found (run 02_quantize for this backend first)")
+    return files
+
+
 def build_variant_files(
     base,
     variants,

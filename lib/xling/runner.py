@@ -73,6 +73,17 @@ def missing_requirement(requires: list[str], params: dict[str, Any], profile: st
             ]
             if missing:
                 return f"no fine-tuned adapters for {', '.join(missing)} (run 01_finetune first)"
+        elif need == "models_or_released":
+            # our own fine-tuned models, or (no model: the paper profile) the authors' released
+            # predictions, which come with their data
+            if params.get("base_model") is None:
+                if params.get("posts_source") != "paper":
+                    return "no model (base_model: null) and no released predictions to import"
+                reason = missing_requirement(["posts_source"], params, profile)
+            else:
+                reason = missing_requirement(["model", "adapters"], params, profile)
+            if reason:
+                return reason
         elif need == "gpu":
             try:
                 import torch
