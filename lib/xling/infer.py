@@ -436,11 +436,13 @@ def predict(
     max_new_tokens: int = 3,
     progress: bool = True,
     device: str = "cpu",
+    translated_column: str = "text_en",
 ) -> pd.DataFrame:
     """The predictions table for every (variant, backend, method, input) over ``posts``.
 
     ``files_for(variant, backend)`` gives the :class:`ModelFiles`; input ``translated``
-    classifies the ``text_en`` column (posts without one are left out). Columns as in
+    classifies the English text in ``translated_column`` (a machine translation; posts without
+    one, and English posts, are left out). Columns as in
     ``xling.metrics.PREDICTION_COLUMNS``. Every post is cached as it finishes (see
     :func:`classify`); a model is opened only when some post is not cached yet.
     """
@@ -453,8 +455,11 @@ def predict(
         if inp == "original":
             texts[inp] = posts
         elif inp == "translated":
-            sub = posts[posts["text_en"].notna() & (posts["lang"] != "en")]
-            texts[inp] = sub.assign(text=sub["text_en"])
+            if translated_column not in posts.columns:
+                raise ValueError(f"input translated: posts have no column {translated_column!r}")
+            col = posts[translated_column]
+            sub = posts[col.notna() & (col.astype(str).str.strip() != "") & (posts["lang"] != "en")]
+            texts[inp] = sub.assign(text=sub[translated_column])
         else:
             raise ValueError(f"unknown input {inp!r}; original or translated")
     parts = []
