@@ -73,6 +73,10 @@ def missing_requirement(requires: list[str], params: dict[str, Any], profile: st
             ]
             if missing:
                 return f"no fine-tuned adapters for {', '.join(missing)} (run 01_finetune first)"
+        elif need == "predictions":
+            table = paths.run_dir(profile) / "predictions.csv"
+            if not table.exists():
+                return f"{table} missing (run 03_crosslingual_eval first)"
         elif need == "models_or_released":
             # our own fine-tuned models, or (no model: the paper profile) the authors' released
             # predictions, which come with their data
