@@ -202,36 +202,52 @@ def quantize_gguf(src: Path, out: Path, qtype: str, threads: int | None = None) 
 def splice_gguf(low: Path, high: Path, out: Path, keep: list[str]) -> float:
     """A GGUF file whose tensors come from ``high`` when their name contains one of ``keep``
     and from ``low`` otherwise (two quantizations of one model, e.g. Q4_K_M with the attention
-    weights at Q8_0): llama.cpp reads each tensor's own type. Returns the seconds it took."""
-    import gguf
+    weights at Q8_0): llama.cpp reads each tensor's own type. The metadata is ``low``'s, copied
+    byte for byte. Returns the seconds it took."""
+    import struct
 
     if out.exists():
         return 0.0
     t0 = time.perf_counter()
-    lo, hi = gguf.GGUFReader(low), gguf.GGUFReader(high)
-    high_tensors = {t.name: t for t in hi.tensors}
-    if [t.name for t in lo.tensors] != [t.name for t in hi.tensors]:
+    from xling.models import gguf_layout
+
+    lo, hi = gguf_layout(low), gguf_layout(high)
+    if [t["name"] for t in lo["tensors"]] != [t["name"] for t in hi["tensors"]]:
         raise QuantizeError(f"{low.name} and {high.name} do not hold the same tensors")
-    chosen = [high_tensors[t.name] if any(k in t.name for k in keep) else t for t in lo.tensors]
-    arch = lo.fields[gguf.Keys.General.ARCHITECTURE].contents()
+    align = lo["alignment"]
+    chosen = [
+        (high, hi, b) if any(k in a["name"] for k in keep) else (low, lo, a)
+        for a, b in zip(lo["tensors"], hi["tensors"], strict=True)
+    ]
+    # tensor infos with new offsets, each tensor's data aligned
+    infos, offset = [], 0
+    for _, _, t in chosen:
+        name = t["name"].encode()
+        infos.append(
+            struct.pack("<Q", len(name))
+            + name
+            + struct.pack("<I", len(t["dims"]))
+            + struct.pack(f"<{len(t['dims'])}Q", *t["dims"])
+            + struct.pack("<IQ", t["type"], offset)
+        )
+        offset += -(-t["nbytes"] // align) * align
     tmp = out.with_name(out.name + ".partial")
-    writer = gguf.GGUFWriter(tmp, arch=arch, endianess=lo.endianess)
-    for field in lo.fields.values():
-        if field.name == gguf.Keys.General.ARCHITECTURE or field.name.startswith("GGUF."):
-            continue
-        sub = field.types[-1] if field.types[0] == gguf.GGUFValueType.ARRAY else None
-        writer.add_key_value(field.name, field.contents(), field.types[0], sub_type=sub)
-    for t in chosen:
-        writer.add_tensor_info(t.name, t.data.shape, t.data.dtype, t.data.nbytes, t.tensor_type)
     try:
-        writer.write_header_to_file()
-        writer.write_kv_data_to_file()
-        writer.write_ti_data_to_file()
-        for t in chosen:
-            writer.write_tensor_data(t.data, tensor_endianess=lo.endianess)
-        writer.close()
+        with low.open("rb") as f_lo, tmp.open("wb") as f:
+            f.write(b"GGUF" + struct.pack("<IQQ", lo["version"], len(chosen), lo["n_kv"]))
+            f_lo.seek(lo["kv"][0])
+            f.write(f_lo.read(lo["kv"][1] - lo["kv"][0]))
+            f.write(b"".join(infos))
+            f.write(b"\0" * (-f.tell() % align))
+            handles = {low: f_lo}
+            with high.open("rb") as f_hi:
+                handles[high] = f_hi
+                for path, layout, t in chosen:
+                    src = handles[path]
+                    src.seek(layout["data_start"] + t["offset"])
+                    f.write(src.read(t["nbytes"]))
+                    f.write(b"\0" * (-t["nbytes"] % align))
     except BaseException:
-        writer.close()
         tmp.unlink(missing_ok=True)
         raise
     os.replace(tmp, out)
