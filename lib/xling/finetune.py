@@ -226,7 +226,7 @@ def finetune_lora(
     import torch
     from peft import LoraConfig, get_peft_model, set_peft_model_state_dict
     from safetensors.torch import load_file
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
 
     out = Path(out_dir)
     fp = fingerprint(settings, examples, base_sha)

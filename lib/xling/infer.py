@@ -233,7 +233,7 @@ def parse_answer(raw: str | None) -> str:
 
 def score_posts(scorer, posts: pd.DataFrame, progress: bool = True, desc: str = "") -> pd.DataFrame:
     """Score every post; one row per post with the four log-probabilities and the prediction."""
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
 
     texts = posts["text"].tolist()
     if isinstance(scorer, TransformersScorer):
@@ -365,7 +365,7 @@ def classify(
     per post as it finishes, so an interrupted run resumes where it stopped. ``scorer`` may be
     passed to reuse an open model.
     """
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
 
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; one of {', '.join(METHODS)}")
