@@ -197,3 +197,67 @@ def test_no_warning_for_clean_labels(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         data.load_user_posts(write(tmp_path / "p.csv", GOOD))
+
+
+def _audit_posts() -> pd.DataFrame:
+    """A small posts table with two planted overlaps: de-test-2 is de-train-1 with another link
+    and mention (a near-copy), and es-test-1 is in the pooled training split (split_multi)."""
+    rows = [
+        (
+            "de-train-1",
+            "Die Grenze bleibt offen, sagt @amt https://t.co/aaa",
+            "de",
+            "train",
+            "train",
+        ),
+        ("de-train-2", "Heute regnet es in Berlin schon wieder", "de", "train", "train"),
+        ("de-test-1", "Neue Zahlen zu Asylanträgen im Oktober", "de", "test", "test"),
+        (
+            "de-test-2",
+            "Die Grenze bleibt offen, sagt @behoerde https://t.co/bbb",
+            "de",
+            "test",
+            "test",
+        ),
+        ("es-train-1", "Mañana juega el Betis en casa", "es", "train", "train"),
+        ("es-test-1", "Los nuevos vecinos de Siria abren una panadería", "es", "test", "train"),
+        ("es-test-2", "Otra vez sube el precio del alquiler en Madrid", "es", "test", "test"),
+        ("ko-1", "오늘 날씨가 정말 좋네요", "ko", "extra", None),
+    ]
+    df = pd.DataFrame(rows, columns=["post_id", "text", "lang", "split", "split_multi"])
+    df["label"] = "unrelated"
+    df["evalset"] = [r[2] if r[3] != "extra" else "ko-extra" for r in rows]
+    df["text_en"], df["translation_ok"], df["source"] = None, pd.NA, "test"
+    return data.validate_posts(df, "planted.csv")
+
+
+def test_split_audit_finds_exactly_the_planted_overlaps():
+    posts = _audit_posts()
+    variants = {"de": ["de"], "es": ["es"], "multi": ["de", "es"]}
+    audit = data.audit_splits(posts, variants).set_index(["variant", "train_split", "evalset"])
+    hits = audit[audit["n_seen_near"] > 0]
+    assert set(hits.index) == {
+        ("de", "per_language", "de"),
+        ("de", "pooled", "de"),
+        ("multi", "per_language", "de"),
+        ("multi", "pooled", "de"),
+        ("es", "pooled", "es"),
+        ("multi", "pooled", "es"),
+    }
+    # de-test-2 equals de-train-1 once links and mentions are dropped: exact after normalizing
+    assert audit.loc[("de", "per_language", "de"), "n_seen_exact"] == 1
+    assert audit.loc[("es", "pooled", "es"), ["n_eval", "n_seen_exact"]].tolist() == [2, 1]
+    seen = data.seen_in_training(posts, variants)
+    assert set(seen.loc[seen["train_split"] == "pooled", "post_id"]) == {"de-test-2", "es-test-1"}
+    assert data.describe_audit(audit.reset_index().query("variant == 'es'"))[0].startswith(
+        "WARNING: es trained on the pooled split holds 1 of the 2 es"
+    )
+
+
+def test_split_multi_defaults_to_split_and_is_validated():
+    posts = _audit_posts().drop(columns="split_multi")
+    assert (data.validate_posts(posts, "x.csv")["split_multi"] == posts["split"]).all()
+    bad = _audit_posts()
+    bad.loc[2, "split_multi"] = "dev"
+    with pytest.raises(data.PostsError, match="split_multi"):
+        data.validate_posts(bad, "x.csv")

@@ -89,6 +89,26 @@ def test_training_sets_refuse_a_language_without_training_posts():
         finetune.training_sets(posts, {"ko": ["ko"]})
 
 
+def test_training_sets_follow_the_variants_training_split():
+    posts = pd.DataFrame(
+        {
+            "post_id": ["1", "2", "3"],
+            "lang": ["es"] * 3,
+            "split": ["train", "test", "test"],
+            "split_multi": ["test", "train", "train"],
+            "label": ["neutral"] * 3,
+            "text": ["a", "b", "c"],
+        }
+    )
+    sets = finetune.training_sets(
+        posts, {"es": ["es"], "multi": ["es"]}, train_splits={"multi": ["pooled"]}
+    )
+    assert sets["es"]["post_id"].tolist() == ["1"]
+    assert sets["multi"]["post_id"].tolist() == ["2", "3"]
+    with pytest.raises(ValueError, match="train split 'mixed'"):
+        finetune.training_sets(posts, {"es": ["es"]}, train_splits={"es": ["mixed"]})
+
+
 def test_batch_order_is_fixed_by_the_seed_and_covers_each_epoch():
     a = finetune.batch_order(10, 4, 5, seed=3)
     assert a == finetune.batch_order(10, 4, 5, seed=3) != finetune.batch_order(10, 4, 5, seed=4)

@@ -91,3 +91,20 @@ def test_fetch_script_verifies_a_copy_against_the_manifest(paper_data, tmp_path)
     assert bad.returncode == 1
     assert "changed:  test_dataset_raw/metrics/accuracy_metrics_test.csv" in bad.stderr
     assert "missing:  extra/llama-32-3B-es-Q4_K_M_andreanasuto_mig-multi-L3_test.csv" in bad.stderr
+
+
+def test_pooled_split_differs_from_the_per_language_split_for_172_spanish_posts_each_way(
+    paper_posts,
+):
+    trained = paper_posts[paper_posts["split"] != "extra"]
+    moved = trained[trained["split"] != trained["split_multi"]]
+    assert set(moved["lang"]) == {"es"}
+    assert ((moved["split"] == "test") & (moved["split_multi"] == "train")).sum() == 172
+    assert ((moved["split"] == "train") & (moved["split_multi"] == "test")).sum() == 172
+    assert paper_posts.loc[paper_posts["split"] == "extra", "split_multi"].isna().all()
+    # the multilingual variant under the pooled split holds 172 of the 250 Spanish test posts
+    multi = {"multi": [lang for lang in data.PAPER_LANGS if lang != "ko"]}
+    audit = data.audit_splits(paper_posts, multi).set_index(["train_split", "evalset"])
+    assert audit.loc[("pooled", "es"), "n_seen_exact"] == 172
+    # per-language: one Spanish test post repeats a training post (another link or mention)
+    assert audit.loc[("per_language", "es"), "n_seen_exact"] == 1

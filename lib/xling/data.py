@@ -41,6 +41,7 @@ POSTS_COLUMNS = (
     "text_en",
     "translation_ok",
     "source",
+    "split_multi",
 )
 REQUIRED_USER_COLUMNS = ("text", "lang", "label")
 #: Language codes the authors' files write differently from ISO 639-1.
@@ -111,6 +112,9 @@ def validate_posts(posts: pd.DataFrame, file: str | os.PathLike[str]) -> pd.Data
     rows = (
         posts["_row"] if "_row" in posts else pd.Series(np.arange(2, len(posts) + 2), posts.index)
     )
+    if "split_multi" not in posts:
+        # one split only (demo corpus, user data, tables written before the column existed)
+        posts = posts.assign(split_multi=posts["split"] if "split" in posts else None)
     for col in POSTS_COLUMNS:
         if col not in posts:
             raise PostsError(file, None, col, "missing column")
@@ -141,6 +145,12 @@ def validate_posts(posts: pd.DataFrame, file: str | os.PathLike[str]) -> pd.Data
         ~posts["split"].isin(SPLITS), "split", "unknown split {value!r}; expected train/test/extra"
     )
     fail(posts["evalset"].isna() | (posts["evalset"].astype(str) == ""), "evalset", "empty evalset")
+    sm = posts["split_multi"]
+    fail(
+        ~(sm.isna() | sm.isin(SPLITS)),
+        "split_multi",
+        "unknown split {value!r}; expected train/test/extra or empty",
+    )
     ok = posts["translation_ok"]
     fail(~(ok.isna() | ok.isin([0, 1])), "translation_ok", "must be 0, 1 or empty, got {value!r}")
 
@@ -148,6 +158,7 @@ def validate_posts(posts: pd.DataFrame, file: str | os.PathLike[str]) -> pd.Data
     for col in ("post_id", "text", "lang", "label", "split", "evalset", "source"):
         out[col] = out[col].astype(str)
     out["text_en"] = out["text_en"].astype(object).where(out["text_en"].notna(), None)
+    out["split_multi"] = out["split_multi"].astype(object).where(out["split_multi"].notna(), None)
     out["translation_ok"] = out["translation_ok"].astype("Int64")
     return out.reset_index(drop=True)
 
@@ -488,6 +499,8 @@ def load_paper_posts(folder: str | os.PathLike[str]) -> pd.DataFrame:
             stacklevel=2,
         )
     _add_translation_checks(posts, [f for f in found if f.path.suffix == ".xlsx"], folder)
+    pooled = [f for f in paper_files(folder) if f.dataset == "multi" and f.path.suffix == ".csv"]
+    _add_pooled_split(posts, pooled, folder)
 
     order = {lang: i for i, lang in enumerate(PAPER_LANGS)}
     split_order = {s: i for i, s in enumerate(SPLITS)}
@@ -503,6 +516,45 @@ def load_paper_posts(folder: str | os.PathLike[str]) -> pd.DataFrame:
         rec["post_id"] = f"{prefix}-{n:04d}"
         records.append(rec)
     return validate_posts(pd.DataFrame.from_records(records), folder)
+
+
+def _add_pooled_split(posts: dict[tuple, dict], pooled: list[PaperFile], folder: Path) -> None:
+    """Set ``split_multi`` (in place): each post's split in the authors' pooled multilingual
+    dataset (``mig-multi``), which splits the same train and test posts differently. One
+    variant's copy of each pooled file is read (the copies hold the same posts); a pooled row is
+    matched to its post by language and text. Extra test sets are not in it (left empty)."""
+    for rec in posts.values():
+        rec["split_multi"] = None
+    if not pooled:
+        return
+    by_lang_text: dict[tuple[str, str], list[tuple]] = defaultdict(list)
+    for key, rec in posts.items():
+        if rec["split"] != "extra":
+            by_lang_text[(rec["lang"], rec["text"])].append(key)
+    done: set[str] = set()
+    for pf in pooled:
+        if pf.split in done:
+            continue
+        done.add(pf.split)
+        df = _read_paper_file(pf)
+        rel = pf.path.relative_to(folder)
+        if "lang" not in df.columns:
+            raise PostsError(rel, None, "lang", "missing column (needed to place pooled posts)")
+        for text, lang, row in zip(df["plaintext"], df["lang"], df["_row"], strict=True):
+            code = LANG_ALIASES.get(str(lang).strip(), str(lang).strip())
+            free = [k for k in by_lang_text.get((code, text), []) if not posts[k]["split_multi"]]
+            if not free:
+                raise PostsError(
+                    rel, int(row), "plaintext", f"no per-language post in {code!r} with this text"
+                )
+            posts[free[0]]["split_multi"] = pf.split
+    missing = [k for k in posts if posts[k]["split"] != "extra" and not posts[k]["split_multi"]]
+    if missing:
+        warnings.warn(
+            f"{folder}: {len(missing)} train/test posts are not in the pooled mig-multi files "
+            f"(e.g. {missing[0][0]} {missing[0][1]})",
+            stacklevel=3,
+        )
 
 
 def _add_translation_checks(
@@ -715,3 +767,122 @@ def example_posts(posts: pd.DataFrame, n: int = 2, seed: int = 0) -> pd.DataFram
     ]
     cols = ["post_id", "lang", "label", "text", "text_en"]
     return pd.concat(picked).loc[:, cols].reset_index(drop=True)
+
+
+# --------------------------------------------------------------------------------------------
+# Split audit: which evaluation posts could a variant have seen in training?
+# --------------------------------------------------------------------------------------------
+#: Which column defines a variant's training set: the per-language split or the pooled one.
+TRAIN_SPLITS = {"per_language": "split", "pooled": "split_multi"}
+
+
+def normalize_text(text: str) -> str:
+    """Lower-case; drop URLs, @mentions, '#', punctuation, symbols and emoji; collapse spaces.
+    Two posts equal after this are the same post for leakage purposes."""
+    import unicodedata
+
+    text = re.sub(r"https?://\S+|@\w+", " ", str(text).lower()).replace("#", " ")
+    text = "".join(
+        ch if unicodedata.category(ch)[0] in "LNM" or ch.isspace() else " " for ch in text
+    )
+    return " ".join(text.split())
+
+
+def training_posts(posts: pd.DataFrame, langs, train_split: str = "per_language") -> pd.DataFrame:
+    """The posts a variant trained on ``langs`` learns from, under ``train_split``."""
+    if train_split not in TRAIN_SPLITS:
+        raise ValueError(f"train split {train_split!r}: one of {', '.join(TRAIN_SPLITS)}")
+    col = TRAIN_SPLITS[train_split]
+    return posts[(posts[col] == "train") & posts["lang"].isin(list(langs))]
+
+
+def seen_in_training(
+    posts: pd.DataFrame,
+    variants: dict[str, list[str]],
+    train_splits=("per_language", "pooled"),
+    near: float = 0.9,
+) -> pd.DataFrame:
+    """Every evaluation post (test or extra) that a variant's training set holds: ``exact`` when a
+    training post of the same language has the same normalized text, ``near`` when the cosine
+    similarity of their character 3-5-gram TF-IDF vectors reaches ``near``. Columns: variant,
+    train_split, post_id, evalset, exact, near (near includes the exact ones)."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    evaluated = posts[posts["split"].isin(["test", "extra"])]
+    norm = posts["text"].map(normalize_text)
+    vec = TfidfVectorizer(analyzer="char_wb", ngram_range=(3, 5)).fit(norm)
+    rows = []
+    for variant, langs in variants.items():
+        for train_split in train_splits:
+            train = training_posts(posts, langs, train_split)
+            if train.empty or evaluated.empty:
+                continue
+            keys = set(zip(train["lang"], norm[train.index], strict=True))
+            pairs = zip(evaluated["lang"], norm[evaluated.index], strict=True)
+            exact = np.array([pair in keys for pair in pairs], dtype=bool)
+            sim = vec.transform(norm[evaluated.index]) @ vec.transform(norm[train.index]).T
+            best = np.asarray(sim.max(axis=1).todense()).ravel()
+            close = exact | (best >= near)
+            hit = evaluated[close]
+            rows.append(
+                pd.DataFrame(
+                    {
+                        "variant": variant,
+                        "train_split": train_split,
+                        "post_id": hit["post_id"].to_numpy(),
+                        "evalset": hit["evalset"].to_numpy(),
+                        "exact": exact[close],
+                        "near": True,
+                    }
+                )
+            )
+    cols = ["variant", "train_split", "post_id", "evalset", "exact", "near"]
+    return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=cols)
+
+
+def audit_splits(
+    posts: pd.DataFrame,
+    variants: dict[str, list[str]],
+    train_splits=("per_language", "pooled"),
+    near: float = 0.9,
+) -> pd.DataFrame:
+    """Per variant, training split and evaluation set: how many evaluation posts the variant's
+    training set holds. Columns: variant, train_split, evalset, n_eval, n_seen_exact,
+    n_seen_near (near-duplicates, exact ones included)."""
+    seen = seen_in_training(posts, variants, train_splits, near)
+    n_eval = posts[posts["split"].isin(["test", "extra"])].groupby("evalset").size()
+    rows = []
+    for variant in variants:
+        for train_split in train_splits:
+            mine = seen[(seen["variant"] == variant) & (seen["train_split"] == train_split)]
+            for evalset, n in n_eval.items():
+                hit = mine[mine["evalset"] == evalset]
+                rows.append(
+                    {
+                        "variant": variant,
+                        "train_split": train_split,
+                        "evalset": evalset,
+                        "n_eval": int(n),
+                        "n_seen_exact": int(hit["exact"].sum()),
+                        "n_seen_near": int(hit["near"].sum()),
+                    }
+                )
+    table = pd.DataFrame(rows)
+    order = {lang: i for i, lang in enumerate(PAPER_LANGS)}
+    table["_o"] = table["evalset"].map(lambda e: (order.get(e.split("-")[0], 99), e))
+    return table.sort_values(["variant", "train_split", "_o"], kind="stable").drop(columns="_o")
+
+
+def describe_audit(audit: pd.DataFrame) -> list[str]:
+    """Sentences computed from the audit: every (variant, split, evalset) with an overlap."""
+    hits = audit[audit["n_seen_near"] > 0]
+    if hits.empty:
+        return ["no evaluation post is in, or nearly in, any variant's training set"]
+    lines = []
+    for r in hits.itertuples():
+        lines.append(
+            f"WARNING: {r.variant} trained on the {r.train_split} split holds "
+            f"{r.n_seen_exact} of the {r.n_eval} {r.evalset} evaluation posts "
+            f"({r.n_seen_exact / r.n_eval:.0%}; {r.n_seen_near} with near-duplicates)"
+        )
+    return lines

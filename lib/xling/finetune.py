@@ -360,15 +360,25 @@ def training_sets(
     variants: dict[str, list[str]],
     max_posts: int | None = None,
     seed: int = 0,
+    train_splits: dict[str, list[str]] | None = None,
 ) -> dict[str, pd.DataFrame]:
     """The training posts of each variant: the train split of its languages.
 
-    A language without training posts is an error naming the variant (Korean, say, has only an
-    extra test set). ``max_posts`` caps a variant, drawn at random but stratified by language.
+    ``train_splits`` names, per variant, the split that defines its training set (the first of
+    its list): ``per_language`` (default) or ``pooled`` (the authors' ``split_multi``). A language
+    without training posts is an error naming the variant (Korean, say, has only an extra test
+    set). ``max_posts`` caps a variant, drawn at random but stratified by language.
     """
+    from xling.data import TRAIN_SPLITS
+
     out = {}
-    train = posts[posts["split"] == "train"]
     for variant, langs in variants.items():
+        chosen = ((train_splits or {}).get(variant) or ["per_language"])[0]
+        if chosen not in TRAIN_SPLITS:
+            raise ValueError(
+                f"variant '{variant}': train split {chosen!r}; one of {', '.join(TRAIN_SPLITS)}"
+            )
+        train = posts[posts[TRAIN_SPLITS[chosen]] == "train"]
         if not langs:
             raise ValueError(f"variant '{variant}' names no training languages")
         have = set(train["lang"])

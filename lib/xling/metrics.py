@@ -297,3 +297,32 @@ def topic_stance(predictions: pd.DataFrame, n_boot: int = 1000, seed: int = 0) -
             }
         )
     return pd.DataFrame(rows)
+
+
+def accuracy_unseen(predictions: pd.DataFrame, seen: pd.DataFrame) -> pd.DataFrame:
+    """Accuracy on every evaluation set beside accuracy on its posts the variant's training set
+    did not hold (``seen``: variant, post_id rows, e.g. from data.seen_in_training), for the
+    cells with any seen post. Columns: GROUP, n, n_seen, accuracy, accuracy_unseen."""
+    pairs = set(zip(seen["variant"], seen["post_id"], strict=True))
+    flag = np.array(
+        [
+            (v, p) in pairs
+            for v, p in zip(predictions["variant"], predictions["post_id"], strict=True)
+        ],
+        dtype=bool,
+    )
+    rows = []
+    for key, g in predictions.assign(_seen=flag).groupby(GROUP, sort=False):
+        if not g["_seen"].any():
+            continue
+        unseen = g[~g["_seen"]]
+        rows.append(
+            {
+                **dict(zip(GROUP, key, strict=True)),
+                "n": len(g),
+                "n_seen": int(g["_seen"].sum()),
+                "accuracy": accuracy(g["label"], g["prediction"]),
+                "accuracy_unseen": accuracy(unseen["label"], unseen["prediction"]),
+            }
+        )
+    return pd.DataFrame(rows, columns=[*GROUP, "n", "n_seen", "accuracy", "accuracy_unseen"])

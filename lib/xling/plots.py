@@ -194,13 +194,17 @@ def plot_accuracy_heatmap(
     title: str = "",
     vmin: float = 0.0,
     vmax: float = 1.0,
+    marked=(),
 ) -> Figure:
     """Variants (rows) by evaluation sets (columns), coloured and annotated with ``value``; a
     cell whose language the variant was trained on is boxed, so the unboxed cells are transfer
-    to languages the variant never saw. ``table`` has one row per (variant, evalset)."""
+    to languages the variant never saw. Cells in ``marked`` ((variant, evalset) pairs: sets
+    holding posts the variant's training set held) get a red corner mark. ``table`` has one row
+    per (variant, evalset)."""
     import numpy as np
     from matplotlib.patches import Rectangle
 
+    marked = set(marked)
     variants = _variant_order(table["variant"])
     sets = _evalset_order(table["evalset"])
     grid = table.pivot_table(index="variant", columns="evalset", values=value, aggfunc="first")
@@ -222,9 +226,14 @@ def plot_accuracy_heatmap(
                 )
             if _seen(variant, evalset, training):
                 ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, lw=2, ec="#ff7f0e"))
+            if (variant, evalset) in marked:
+                ax.plot(j + 0.36, i - 0.3, marker="v", color="#d62728", markersize=5)
     ax.set_xticks(range(len(sets)), sets, rotation=45, ha="right", fontsize=8)
     ax.set_yticks(range(len(variants)), variants, fontsize=8)
-    ax.set_xlabel("evaluation set (boxed: a language the variant was trained on)")
+    label = "evaluation set (boxed: a language the variant was trained on"
+    if marked:
+        label += "; red mark: holds posts the variant trained on"
+    ax.set_xlabel(label + ")")
     fig.colorbar(im, ax=ax, fraction=0.025, pad=0.01, label=value.replace("_", " "))
     if title:
         ax.set_title(title, fontsize=10)
