@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from conftest import write
-from xling import data
+from xling import data, metrics
 
 GOOD = (
     "post_id,text,lang,label\n"
@@ -261,3 +261,24 @@ def test_split_multi_defaults_to_split_and_is_validated():
     bad.loc[2, "split_multi"] = "dev"
     with pytest.raises(data.PostsError, match="split_multi"):
         data.validate_posts(bad, "x.csv")
+
+
+def test_seen_allowed_keeps_only_each_variants_splits_and_survives_no_overlap():
+    posts = _audit_posts()
+    variants = {"de": ["de"], "es": ["es"], "multi": ["de", "es"]}
+    seen = data.seen_allowed(posts, variants, {"multi": ["per_language", "pooled"]})
+    assert set(zip(seen["variant"], seen["post_id"], strict=True)) == {
+        ("de", "de-test-2"),
+        ("multi", "de-test-2"),
+        ("multi", "es-test-1"),
+    }
+    assert list(seen.columns) == ["variant", "post_id", "evalset", "exact"]
+    # no overlap at all (the demo corpus's case): an empty table that keeps its columns, which
+    # metrics.accuracy_unseen reads (an empty list as a row mask once selected no columns)
+    clean = posts[posts["post_id"] != "de-test-2"]
+    none = data.seen_allowed(clean, {"de": ["de"]}, {})
+    assert none.empty and list(none.columns) == ["variant", "post_id", "evalset", "exact"]
+    preds = clean[clean["split"] == "test"].assign(
+        variant="de", backend="b", method="score", input="original", prediction="unrelated"
+    )
+    assert metrics.accuracy_unseen(preds, none).empty

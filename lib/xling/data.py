@@ -840,6 +840,27 @@ def seen_in_training(
     return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=cols)
 
 
+def seen_allowed(
+    posts: pd.DataFrame,
+    variants: dict[str, list[str]],
+    train_splits: dict[str, list[str]],
+    near: float = 0.9,
+) -> pd.DataFrame:
+    """:func:`seen_in_training` restricted to the training splits each variant may have used
+    (``train_splits``: variant -> list of ``per_language``/``pooled``; absent means
+    ``per_language``), one row per (variant, post_id). Columns: variant, post_id, evalset, exact."""
+    allowed = {v: list(train_splits.get(v, ["per_language"])) for v in variants}
+    splits = sorted({s for v in allowed.values() for s in v})
+    seen = seen_in_training(posts, variants, splits, near)
+    keep = np.array(
+        [s in allowed[v] for v, s in zip(seen["variant"], seen["train_split"], strict=True)],
+        dtype=bool,
+    )  # a boolean array: a plain empty list would select no columns
+    seen = seen[keep].sort_values("exact", ascending=False, kind="stable")
+    seen = seen.drop_duplicates(["variant", "post_id"])
+    return seen[["variant", "post_id", "evalset", "exact"]].reset_index(drop=True)
+
+
 def audit_splits(
     posts: pd.DataFrame,
     variants: dict[str, list[str]],
