@@ -9,10 +9,16 @@ from __future__ import annotations
 
 import os
 import random
+import sys
 
 for _var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE"):
     os.environ.setdefault(_var, "1")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+# huggingface_hub reads the variable once, when it is imported: a notebook that imports
+# transformers before xling (isort's order) is switched to offline mode here as well.
+_hub = sys.modules.get("huggingface_hub.constants")
+if _hub is not None and os.environ["HF_HUB_OFFLINE"].strip().lower() in ("1", "true", "yes", "on"):
+    _hub.HF_HUB_OFFLINE = True
 
 __version__ = "0.1.0"
 

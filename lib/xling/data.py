@@ -89,11 +89,9 @@ def normalize_labels(
     bad = fixed.isna() | ~fixed.isin(LABELS)
     if bad.any():
         i = bad.idxmax()
+        what = "empty label" if pd.isna(fixed[i]) or not fixed[i] else f"unknown label {raw[i]!r}"
         raise PostsError(
-            file,
-            int(rows[i]),
-            "label",
-            f"unknown label {raw[i]!r}; expected one of {', '.join(LABELS)}",
+            file, int(rows[i]), "label", f"{what}; expected one of {', '.join(LABELS)}"
         )
     changed = fixed != raw
     if changed.any():
@@ -193,7 +191,19 @@ def read_table(path: str | os.PathLike[str]) -> pd.DataFrame:
         raise PostsError(
             path, line, None, f"bytes that are not UTF-8 at byte {err.start}: {err.reason}"
         ) from err
+    if not raw.strip():
+        raise PostsError(path, None, None, "empty file (no header, no posts)")
     sep = "\t" if suffix == ".tsv" else ","
+    lines, widths = _records(raw, sep)
+    for line, width in zip(lines[1:], widths[1:], strict=True):
+        # pandas would read one field too many on every line as an index column, silently
+        if width > widths[0]:
+            raise PostsError(
+                path,
+                line,
+                None,
+                f"{width} fields but the header has {widths[0]} (an unquoted separator?)",
+            )
     try:
         df = pd.read_csv(
             path, sep=sep, dtype=str, keep_default_na=False, na_values=[""], encoding="utf-8"
@@ -201,23 +211,25 @@ def read_table(path: str | os.PathLike[str]) -> pd.DataFrame:
     except pd.errors.ParserError as err:
         raise PostsError(path, None, None, f"cannot parse: {err}") from err
     df.columns = [str(c).strip() for c in df.columns]
-    df.insert(0, "_row", _record_lines(raw, len(df)))
+    starts = lines[1 : len(df) + 1] + [0] * (len(df) + 1 - len(lines))
+    df.insert(0, "_row", np.asarray(starts, dtype=int))
     return df
 
 
-def _record_lines(raw: bytes, n: int) -> np.ndarray:
-    """First line number of each data record (quoted fields may span lines)."""
+def _records(raw: bytes, sep: str = ",") -> tuple[list[int], list[int]]:
+    """First line number and number of fields of each record, the header first. Quoted fields
+    may span lines; blank lines are skipped, as pandas skips them."""
     import csv
     import io
 
-    reader = csv.reader(io.StringIO(raw.decode("utf-8"), newline=""))
-    starts, line = [], 1
-    for i, record in enumerate(reader):
-        if i > 0:
+    reader = csv.reader(io.StringIO(raw.decode("utf-8"), newline=""), delimiter=sep)
+    starts, widths, line = [], [], 1
+    for record in reader:
+        if record:
             starts.append(line)
+            widths.append(len(record))
         line += sum(field.count("\n") for field in record) + 1
-    starts = starts[:n] + [0] * (n - len(starts))
-    return np.asarray(starts, dtype=int)
+    return starts, widths
 
 
 # --------------------------------------------------------------------------------------------
@@ -230,9 +242,9 @@ def _canonical_lang(values: pd.Series, file: str | os.PathLike[str], rows: pd.Se
     bad = lang.isna() | ~lang.isin(ISO_639_1)
     if bad.any():
         i = bad.idxmax()
-        raise PostsError(
-            file, int(rows[i]), "lang", f"unknown language code {values[i]!r} (ISO 639-1)"
-        )
+        empty = pd.isna(lang[i]) or not lang[i]
+        what = "empty language code" if empty else f"unknown language code {values[i]!r}"
+        raise PostsError(file, int(rows[i]), "lang", f"{what} (ISO 639-1)")
     return lang.astype(object)
 
 
@@ -256,7 +268,8 @@ def _from_user_table(
         bad = split.isna() | ~split.isin(SPLITS)
         if bad.any():
             i = bad.idxmax()
-            raise PostsError(file, int(rows[i]), "split", f"unknown split {df['split'][i]!r}")
+            what = "empty split" if pd.isna(split[i]) else f"unknown split {df['split'][i]!r}"
+            raise PostsError(file, int(rows[i]), "split", f"{what}; expected {', '.join(SPLITS)}")
         out["split"] = split.astype(object)
     else:
         out["split"] = stratified_split(out, test_size=test_size, seed=seed)
@@ -324,7 +337,12 @@ def load_demo_posts(folder: str | os.PathLike[str] | None = None) -> pd.DataFram
     dup = posts["post_id"].duplicated()
     if dup.any():
         pid = posts["post_id"][dup].iloc[0]
-        raise PostsError(folder, None, "post_id", f"duplicate post_id {pid!r} across files")
+        where = [
+            f.name for f, part in zip(files, parts, strict=True) if (part["post_id"] == pid).any()
+        ]
+        raise PostsError(
+            folder, None, "post_id", f"duplicate post_id {pid!r} across files ({', '.join(where)})"
+        )
     return posts
 
 
@@ -638,13 +656,23 @@ def load_posts(
         return load_demo_posts(path)
     if source == "paper":
         return load_paper_posts(path or paths.PAPER_DATA_DEFAULT)
-    if source == "file":
-        if not path:
-            raise PostsError(
-                "<profile>", None, "posts_path", "posts_source 'file' needs posts_path"
-            )
-        return load_user_posts(path, seed=seed, test_size=test_size)
-    raise ValueError(f"unknown posts source {source!r}; expected demo, paper or file")
+    if source != "file":
+        raise ValueError(f"unknown posts source {source!r}; expected demo, paper or file")
+    if not path:
+        raise PostsError("<profile>", None, "posts_path", "posts_source 'file' needs posts_path")
+    posts = load_user_posts(path, seed=seed, test_size=test_size)
+    if not posts["split"].isin(["test", "extra"]).any():
+        # every later step evaluates test and extra posts: an empty evaluation split is refused
+        # here rather than in whichever table or figure first comes out empty
+        raise PostsError(
+            path,
+            None,
+            "split",
+            f"no test or extra posts to evaluate ({len(posts)} posts, all train); give a split "
+            f"column, or more posts: without one, each language and label gets "
+            f"round(n * {test_size}) test posts",
+        )
+    return posts
 
 
 def subsample(posts: pd.DataFrame, per_group: int, seed: int = 0) -> pd.DataFrame:

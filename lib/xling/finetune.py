@@ -259,7 +259,8 @@ def finetune_lora(
     ckpt = out / "checkpoint"
     start, history, seconds_before, tokens_before = 0, [], 0.0, 0
     if (ckpt / "state.pt").exists() and (ckpt / "adapter_model.safetensors").exists():
-        state = torch.load(ckpt / "state.pt", weights_only=False)
+        # plain tensors and numbers only: no pickled code is run from a checkpoint
+        state = torch.load(ckpt / "state.pt", weights_only=True)
         if state.get("fingerprint") == fp:
             set_peft_model_state_dict(model, load_file(ckpt / "adapter_model.safetensors"))
             optim.load_state_dict(state["optimizer"])

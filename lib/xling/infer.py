@@ -96,9 +96,14 @@ class LlamaCppScorer:
     ):
         import llama_cpp
 
+        from xling.models import check_gguf
+
         for path, what in ((gguf, "model"), (lora, "LoRA")):
-            if path is not None and not Path(path).is_file():
+            if path is None:
+                continue
+            if not Path(path).is_file():
                 raise FileNotFoundError(f"{what} GGUF file not found: {path}")
+            check_gguf(path)  # a truncated file: a ModelError naming it, not llama.cpp's
         self.prompt = prompt
         with quiet_stderr():
             self.llm = llama_cpp.Llama(

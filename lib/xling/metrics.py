@@ -97,10 +97,15 @@ def _labels():
 
 def check_predictions(predictions: pd.DataFrame, source: str = "predictions") -> None:
     """Refuse a predictions table with missing columns or unknown labels, naming the first bad
-    row."""
+    row, and an empty one (the evaluated splits held no posts): every metric would be empty."""
     missing = [c for c in PREDICTION_COLUMNS if c not in predictions.columns]
     if missing:
         raise ValueError(f"{source}: missing column(s) {', '.join(missing)}")
+    if predictions.empty:
+        raise ValueError(
+            f"{source}: no predictions (no posts in the evaluated splits, or no variant or backend "
+            "chosen); check the posts table's split column and the profile"
+        )
     labels = set(_labels())
     for col, allowed in (("label", labels), ("prediction", labels | {FAILED})):
         bad = ~predictions[col].isin(allowed)

@@ -449,7 +449,9 @@ def compare_files(files, base, posts, prompt_format: str = "plain", progress: bo
         merged = Path(group["file"].iloc[0]).parent.parent / "merged" / variant
         tok = AutoTokenizer.from_pretrained(merged)
         prompt = make_prompt(prompt_format, tok)
-        model = AutoModelForCausalLM.from_pretrained(merged, dtype=torch.float32)
+        model = AutoModelForCausalLM.from_pretrained(
+            merged, dtype=torch.float32, use_safetensors=True, trust_remote_code=False
+        )
         t0 = time.perf_counter()
         ref = score_posts(
             TransformersScorer(model, tok, prompt), posts, progress, f"{variant} fp32"

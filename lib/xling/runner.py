@@ -4,7 +4,8 @@ Each notebook gets its parameters from params/<profile>.yaml (checked by :mod:`x
 ``-p`` overrides, and its executed copy goes to runs/<profile>/notebooks/. A notebook whose
 parameters, code and inputs are unchanged since it last completed is skipped (unless ``--force``);
 one whose inputs the profile lacks is reported as skipped with the reason; a failing notebook stops
-the run, keeps its executed copy and prints the failing cell and the error.
+the run, keeps its executed copy and prints the failing cell and the error. Every run ends by
+writing runs/<profile>/report.html (:mod:`xling.report`), a failed run included.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from xling import config, paths
 from xling.data import fingerprint_files
 
 KERNEL = "xling"
+#: Library modules whose code no notebook runs: editing them does not make notebooks stale.
+NOT_FINGERPRINTED = {"report.py"}
 
 
 # --------------------------------------------------------------------------------------------
@@ -157,7 +160,9 @@ def fingerprint(nb_path: Path, params: dict[str, Any], upstream: list[str]) -> s
     h = hashlib.sha256()
     h.update(json.dumps(cells, sort_keys=True).encode())
     h.update(json.dumps(params, sort_keys=True, default=str).encode())
-    h.update(fingerprint_files(sorted(paths.LIB.glob("*.py"))).encode())
+    # the report's code is left out: changing it changes no notebook's result
+    library = sorted(p for p in paths.LIB.glob("*.py") if p.name not in NOT_FINGERPRINTED)
+    h.update(fingerprint_files(library).encode())
     h.update(fingerprint_files(input_files(params)).encode())
     for up in upstream:
         h.update(up.encode())
@@ -305,6 +310,7 @@ def run_profile(
             if out_nb.exists():
                 log(f"  executed copy kept: {out_nb.relative_to(paths.ROOT)}")
             outcomes.append(Outcome(nb, "failed", seconds, message))
+            write_run_report(profile, outcomes, log)
             return outcomes
         seconds = time.perf_counter() - started
         state[nb] = {
@@ -324,7 +330,26 @@ def run_profile(
             share = f", {o.seconds / total:.0%} of the run" if o.status == "ran" and total else ""
             took = f" {o.seconds:.1f} s" if o.status == "ran" else ""
             log(f"  {o.notebook:<24} {o.status}{took}{share}")
+    write_run_report(profile, outcomes, log)
     return outcomes
+
+
+def write_run_report(profile: str, outcomes: list[Outcome], log=print) -> Path | None:
+    """Write runs/<profile>/report.html (:mod:`xling.report`) and log where. A failure here is
+    logged as a warning and otherwise ignored: the notebooks' own results stand without it."""
+    try:
+        from xling import report
+
+        path = report.write_report(profile, outcomes)
+    except Exception as err:  # noqa: BLE001 - the report must never hide the run's outcome
+        log(
+            f"warning: the run report could not be written ({type(err).__name__}: {err}); "
+            f"the notebooks' results above stand; rebuild it with "
+            f"python -m xling.report --profile {profile}"
+        )
+        return None
+    log(f"report: {path.relative_to(paths.ROOT) if path.is_relative_to(paths.ROOT) else path}")
+    return path
 
 
 def main(argv: list[str] | None = None) -> int:

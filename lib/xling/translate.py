@@ -223,9 +223,11 @@ class LlamaCppTranslator:
         import llama_cpp
 
         from xling.infer import quiet_stderr
+        from xling.models import check_gguf
 
         if not Path(gguf).is_file():
             raise FileNotFoundError(f"translator GGUF file not found: {gguf}")
+        check_gguf(gguf)  # a truncated file: a ModelError naming it, not llama.cpp's
         with quiet_stderr():
             self.llm = llama_cpp.Llama(
                 model_path=str(gguf),
