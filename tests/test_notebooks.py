@@ -82,6 +82,13 @@ def test_smoke_profile_runs_every_notebook():
     for name in ("finetune_loss_curves", "quantization_agreement_kl_size"):
         assert (paths.FIGURES / "smoke" / f"{name}.png").exists()
     assert "% of the run" in res.stdout
+    # the run report: every notebook's figures embedded, every notebook named with its timing
+    report = (run / "report.html").read_text()
+    assert "report: runs/smoke/report.html" in res.stdout
+    for nb in config.notebook_paths():
+        assert nb in report
+    for name in ("finetune_loss_curves", "accuracy_heatmap_variant_by_language"):
+        assert f'alt="{name}.png"' in report
 
 
 @pytest.mark.slow

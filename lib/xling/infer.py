@@ -338,7 +338,9 @@ def cache_file(files: ModelFiles, method: str, prompt: Prompt, max_new_tokens: i
     return paths.RUNS / "cache" / "predictions" / f"{method}-{key}.jsonl"
 
 
-def _read_cache(path: Path) -> dict[str, dict]:
+def read_jsonl_cache(path: Path) -> dict[str, dict]:
+    """The finished records of a JSON-lines cache (one per line, by ``key``); a line cut short by a
+    kill is skipped, so that post is done again. Shared with :mod:`xling.translate`."""
     done: dict[str, dict] = {}
     if not path.exists():
         return done
@@ -347,9 +349,20 @@ def _read_cache(path: Path) -> dict[str, dict]:
             try:
                 rec = json.loads(line)
             except json.JSONDecodeError:
-                continue  # a line cut short by a kill: that post is classified again
+                continue
             done[rec["key"]] = rec
     return done
+
+
+def end_cut_line(path: Path) -> None:
+    """After a kill mid-line, end that line so the next record appended stands alone."""
+    if path.exists() and path.stat().st_size:
+        with path.open("rb") as f:
+            f.seek(-1, os.SEEK_END)
+            cut_short = f.read(1) != b"\n"
+        if cut_short:
+            with path.open("a", encoding="utf-8") as f:
+                f.write("\n")
 
 
 def classify(
@@ -375,20 +388,14 @@ def classify(
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; one of {', '.join(METHODS)}")
     path = cache_file(files, method, prompt, max_new_tokens)
-    done = _read_cache(path)
+    done = read_jsonl_cache(path)
     keys = [_post_key(p, t) for p, t in zip(posts["post_id"], posts["text"], strict=True)]
     todo = [i for i, k in enumerate(keys) if k not in done]
     if todo:
         own = scorer is None
         scorer = scorer or open_scorer(files, prompt, device)
         path.parent.mkdir(parents=True, exist_ok=True)
-        if path.exists() and path.stat().st_size:
-            with path.open("rb") as f:
-                f.seek(-1, os.SEEK_END)
-                cut_short = f.read(1) != b"\n"
-            if cut_short:  # a kill mid-line: end that line so the next record stands alone
-                with path.open("a", encoding="utf-8") as f:
-                    f.write("\n")
+        end_cut_line(path)
         texts = posts["text"].tolist()
         try:
             with path.open("a", encoding="utf-8") as f:
@@ -512,7 +519,7 @@ def _needs_model(
     files: ModelFiles, method: str, posts: pd.DataFrame, prompt: Prompt, max_new_tokens: int
 ) -> bool:
     """Whether some post is not in the cache yet (then the model must be opened)."""
-    done = _read_cache(cache_file(files, method, prompt, max_new_tokens))
+    done = read_jsonl_cache(cache_file(files, method, prompt, max_new_tokens))
     return any(
         _post_key(p, t) not in done for p, t in zip(posts["post_id"], posts["text"], strict=True)
     )

@@ -28,6 +28,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from xling.infer import end_cut_line, read_jsonl_cache
+
 #: English names of the languages, as the prompt writes them.
 LANG_NAMES = {
     "ar": "Arabic",
@@ -311,31 +313,6 @@ def post_key(post_id: str, text: str, prompt: FewShotPrompt) -> str:
     return f"{post_id}|{_sha(text)}|{_sha(prompt.prefix + prompt.body(''))}"
 
 
-def _read_cache(path: Path) -> dict[str, dict]:
-    done: dict[str, dict] = {}
-    if not path.exists():
-        return done
-    with path.open(encoding="utf-8") as f:
-        for line in f:
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError:
-                continue  # a line cut short by a kill: that post is translated again
-            done[rec["key"]] = rec
-    return done
-
-
-def _end_cut_line(path: Path) -> None:
-    """After a kill mid-line, end that line so the next record stands alone."""
-    if path.exists() and path.stat().st_size:
-        with path.open("rb") as f:
-            f.seek(-1, os.SEEK_END)
-            cut_short = f.read(1) != b"\n"
-        if cut_short:
-            with path.open("a", encoding="utf-8") as f:
-                f.write("\n")
-
-
 def translate_posts(
     posts: pd.DataFrame,
     model: str | os.PathLike[str],
@@ -362,7 +339,7 @@ def translate_posts(
     if missing:
         raise ValueError(f"no translation prompt for language(s) {', '.join(missing)}")
     path = cache_file(model, max_new_tokens)
-    done = _read_cache(path)
+    done = read_jsonl_cache(path)
     keys = [
         post_key(p, t, prompts[lang])
         for p, t, lang in zip(posts["post_id"], posts["text"], posts["lang"], strict=True)
@@ -375,7 +352,7 @@ def translate_posts(
         own = translator is None
         translator = translator or LlamaCppTranslator(model, n_threads=n_threads)
         path.parent.mkdir(parents=True, exist_ok=True)
-        _end_cut_line(path)
+        end_cut_line(path)
         texts, langs = posts["text"].tolist(), posts["lang"].tolist()
         try:
             with path.open("a", encoding="utf-8") as f:
