@@ -125,3 +125,13 @@ def test_every_notebook_parameter_is_typed_and_commented():
 def test_paths_come_from_the_root():
     assert paths.profile_file("demo").relative_to(paths.ROOT).parts == ("params", "demo.yaml")
     assert paths.resolve("data/paper") == paths.ROOT / "data" / "paper"
+
+
+def test_papermill_reads_every_parameter_the_schema_has():
+    """papermill's own inspector must see every parameter of each notebook's parameters cell: one
+    it misses (a declaration ruff wrapped over several lines) is injected with a warning."""
+    import papermill as pm
+
+    for name, path in config.notebook_paths().items():
+        seen = set(pm.inspect_notebook(str(path)))
+        assert seen == set(config.notebook_parameters(path)), name
