@@ -82,6 +82,41 @@ def _log_softmax_at(logits: np.ndarray, ids: list[int]) -> np.ndarray:
     return logits[ids] - lse
 
 
+def open_llama(
+    gguf: str | os.PathLike[str],
+    lora: str | os.PathLike[str] | None = None,
+    *,
+    n_ctx: int,
+    n_threads: int | None,
+    seed: int,
+    what: str = "model",
+):
+    """A GGUF model (and LoRA GGUF) opened in llama.cpp, quietly, after checking the files: a
+    missing one is a FileNotFoundError and a truncated one a ModelError naming it, not
+    llama.cpp's "failed to load". Shared by the scorer and :mod:`xling.translate`."""
+    import llama_cpp
+
+    from xling.models import check_gguf
+
+    for path, kind in ((gguf, what), (lora, "LoRA")):
+        if path is None:
+            continue
+        if not Path(path).is_file():
+            raise FileNotFoundError(f"{kind} GGUF file not found: {path}")
+        check_gguf(path)
+    with quiet_stderr():
+        return llama_cpp.Llama(
+            model_path=str(gguf),
+            lora_path=str(lora) if lora else None,
+            n_ctx=n_ctx,
+            n_batch=min(n_ctx, 512),
+            n_threads=n_threads or os.cpu_count(),
+            logits_all=False,
+            seed=seed,
+            verbose=False,
+        )
+
+
 class LlamaCppScorer:
     """Label log-probabilities from a GGUF model (optionally plus a LoRA GGUF) in llama.cpp."""
 
@@ -94,28 +129,8 @@ class LlamaCppScorer:
         n_threads: int | None = None,
         seed: int = 0,
     ):
-        import llama_cpp
-
-        from xling.models import check_gguf
-
-        for path, what in ((gguf, "model"), (lora, "LoRA")):
-            if path is None:
-                continue
-            if not Path(path).is_file():
-                raise FileNotFoundError(f"{what} GGUF file not found: {path}")
-            check_gguf(path)  # a truncated file: a ModelError naming it, not llama.cpp's
         self.prompt = prompt
-        with quiet_stderr():
-            self.llm = llama_cpp.Llama(
-                model_path=str(gguf),
-                lora_path=str(lora) if lora else None,
-                n_ctx=n_ctx,
-                n_batch=min(n_ctx, 512),
-                n_threads=n_threads or os.cpu_count(),
-                logits_all=False,
-                seed=seed,
-                verbose=False,
-            )
+        self.llm = open_llama(gguf, lora, n_ctx=n_ctx, n_threads=n_threads, seed=seed)
         self.n_vocab = self.llm.n_vocab()
         self.answers = answer_tokens(self.tokenize, prompt)
         self.prefix = self.tokenize(prompt.prefix)

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from xling.infer import end_cut_line, read_jsonl_cache
+from xling.infer import end_cut_line, open_llama, read_jsonl_cache
 
 #: English names of the languages, as the prompt writes them.
 LANG_NAMES = {
@@ -222,24 +222,7 @@ class LlamaCppTranslator:
         n_threads: int | None = None,
         seed: int = 0,
     ):
-        import llama_cpp
-
-        from xling.infer import quiet_stderr
-        from xling.models import check_gguf
-
-        if not Path(gguf).is_file():
-            raise FileNotFoundError(f"translator GGUF file not found: {gguf}")
-        check_gguf(gguf)  # a truncated file: a ModelError naming it, not llama.cpp's
-        with quiet_stderr():
-            self.llm = llama_cpp.Llama(
-                model_path=str(gguf),
-                n_ctx=n_ctx,
-                n_batch=min(n_ctx, 512),
-                n_threads=n_threads or os.cpu_count(),
-                logits_all=False,
-                seed=seed,
-                verbose=False,
-            )
+        self.llm = open_llama(gguf, n_ctx=n_ctx, n_threads=n_threads, seed=seed, what="translator")
         self.n_vocab = self.llm.n_vocab()
         self.n_ctx = n_ctx
         self._prefix: list[int] = []
