@@ -22,7 +22,7 @@ import resource
 import shutil
 import time
 import warnings
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
@@ -51,6 +51,15 @@ class TrainSettings:
     seed: int = 1234
     dtype: str = "float32"  # float32 on a CPU (bf16 was 25x slower there); bfloat16 on a GPU
     base_quant: str | None = None  # "nf4": QLoRA, the frozen base in 4-bit NF4 (bitsandbytes, GPU)
+
+    @classmethod
+    def from_params(cls, params: dict) -> TrainSettings:
+        """The settings a notebook's parameters name (pass ``globals()``); the rest keep their
+        defaults. Notebooks 01 and 06 train through this one reading of their parameters."""
+        values = {f.name: params[f.name] for f in fields(cls) if f.name in params}
+        if "target_modules" in values:
+            values["target_modules"] = tuple(values["target_modules"])
+        return cls(**values)
 
     def total_steps(self, n_examples: int) -> int:
         if self.steps is not None:
