@@ -81,6 +81,14 @@ def test_smoke_profile_runs_every_notebook():
     assert set(gains["variant"]) == set(variants)
     for name in ("finetune_loss_curves", "quantization_agreement_kl_size"):
         assert (paths.FIGURES / "smoke" / f"{name}.png").exists()
+    # 06: the curve (k = 0 and 4 posts of German, one seed) and diversity vs volume
+    curve = pd.read_csv(run / "data_size" / "curve.csv")
+    assert sorted(set(curve["k"])) == [0, 4] and set(curve["eval_lang"]) == {"de", "es"}
+    assert curve["accuracy"].between(0, 1).all() and (curve["n"] == 4).all()
+    diversity = pd.read_csv(run / "data_size" / "diversity.csv").set_index("eval_lang")
+    assert diversity.loc["all", "posts_multi"] == diversity.loc["all", "posts_control"]
+    for name in ("data_size_learning_curve", "data_size_diversity_vs_volume"):
+        assert (paths.FIGURES / "smoke" / f"{name}.png").exists()
     assert "% of the run" in res.stdout
     # the run report: every notebook's figures embedded, every notebook named with its timing
     report = (run / "report.html").read_text()

@@ -805,14 +805,20 @@ def plot_learning_curve(curve: pd.DataFrame, title: str = "") -> Figure:
                 ax.set_xlabel(f"k: {target} training posts added to English")
             if j == 0:
                 ax.set_ylabel(name)
-    fig.legend(loc="upper right", fontsize=7.5, frameon=False, ncol=len(seeds) + 2)
+    fig.legend(
+        loc="lower center",
+        bbox_to_anchor=(0.5, 0.0),
+        fontsize=7.5,
+        frameon=False,
+        ncol=min(len(seeds) + 2, 4),
+    )
     fig.suptitle(
         title or "Learning curve: English plus k posts of a target language",
         fontsize=10,
         x=0.02,
         ha="left",
     )
-    fig.tight_layout(rect=(0, 0, 1, 0.93))
+    fig.tight_layout(rect=(0, 0.07, 1, 0.96))
     return fig
 
 
@@ -825,7 +831,7 @@ def plot_diversity(table: pd.DataFrame, title: str = "") -> Figure:
     langs = _lang_order(set(table["eval_lang"]) - {"all"}) + ["all"]
     g = table.set_index("eval_lang").reindex(langs)
     xs = np.arange(len(langs))
-    fig, ax = plt.subplots(figsize=(1.2 + 0.55 * len(langs), 3.6))
+    fig, ax = plt.subplots(figsize=(max(6.5, 1.2 + 0.55 * len(langs)), 4.0))
     for name, dx, color in (("multi", -0.17, "#3b75af"), ("control", 0.17, "#8c564b")):
         acc = g[f"acc_{name}"].to_numpy(dtype=float)
         lo = g[f"acc_{name}_ci_low"].to_numpy(dtype=float)
@@ -857,7 +863,7 @@ def plot_diversity(table: pd.DataFrame, title: str = "") -> Figure:
     ax.set_ylim(-0.14, 1.09)
     ax.set_ylabel("accuracy")
     ax.grid(axis="y", alpha=0.3, lw=0.5)
-    ax.legend(fontsize=7.5, frameon=False, loc="lower left")
+    ax.legend(fontsize=7.5, frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=2)
     ax.set_title(
         title
         or "Diversity vs volume: multilingual vs English+Spanish at the same posts and tokens\n"
