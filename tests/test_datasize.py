@@ -250,3 +250,39 @@ def test_a_second_run_redoes_nothing(tmp_path, embedded_base, monkeypatch):
     second, runs2 = datasize.run_data_size(*args, progress=False, **kw)
     assert runs2["reused"].all()
     pd.testing.assert_frame_equal(first, second, check_dtype=False)
+
+
+class CharTokenizer:
+    """One token per character: enough for encode_examples, no model needed."""
+
+    pad_token_id = 0
+
+    def __call__(self, text, add_special_tokens=True):
+        return type("Encoded", (), {"input_ids": [ord(c) for c in text]})()
+
+
+def test_an_impossible_run_is_refused_before_any_run_trains(tmp_path, monkeypatch):
+    from xling import finetune, prompts
+
+    def boom(*a, **k):
+        raise AssertionError("trained before every training set was checked")
+
+    monkeypatch.setattr(datasize, "evaluate_adapter", boom)
+    monkeypatch.setattr(finetune, "finetune_lora", boom)
+    plan = datasize.plan_runs(["hu"], [0, 25, 80], [1], diversity=False)
+    with pytest.raises(ValueError, match="'hu': k = 80"):
+        datasize.run_data_size(
+            POSTS,
+            plan,
+            POSTS[POSTS["split"] == "test"],
+            None,
+            CharTokenizer(),
+            prompts.plain_prompt(),
+            finetune.TrainSettings(max_length=200),
+            tmp_path,
+            base_langs=["en"],
+            multi_langs=["en", "hu"],
+            control_langs=["en"],
+            progress=False,
+        )
+    assert not (tmp_path / "runs").exists()

@@ -599,11 +599,16 @@ def run_data_size(
     pool = training_posts(posts, langs, train_split)
     examples = {e.post_id: e for e in encode_examples(pool, prompt, tokenizer, settings.max_length)}
     n_tokens = {pid: len(e.input_ids) for pid, e in examples.items()}
-    preds, rows = [], []
-    for run in tqdm(plan, desc="runs", disable=not progress):
-        train = training_set_for(
+    # every training set is drawn (and checked) before the first run trains
+    sets = {
+        run.run_id: training_set_for(
             run, posts, base_langs, multi_langs, control_langs, n_tokens, train_split, base_posts
         )
+        for run in plan
+    }
+    preds, rows = [], []
+    for run in tqdm(plan, desc="runs", disable=not progress):
+        train = sets[run.run_id]
         folder = out_dir / "runs" / run.run_id
         result = finetune_lora(
             base.folder,
