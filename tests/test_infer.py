@@ -138,3 +138,79 @@ def test_cache_is_per_model_method_prompt_and_text(model_files, tmp_path):
     )
     with pytest.raises(ValueError, match="unknown method"):
         infer.classify(POSTS, model_files, prompt, "vote", scorer=first)
+
+
+# --------------------------------------------------------------------------------------------
+# The batched llama.cpp scorer (many posts per llama_decode, sharing the prefix's KV cells)
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def embedded_gguf():
+    from xling import models
+
+    return models.embedded_gguf()
+
+
+@pytest.fixture(scope="module")
+def demo_texts():
+    from xling import data
+
+    posts = data.load_demo_posts()
+    test = posts[posts["split"] != "train"]
+    return test.groupby("lang").head(1).sort_values("post_id")["text"].tolist()[:9]
+
+
+def test_batched_scorer_gives_score_one_labels(embedded_gguf, demo_texts):
+    prompt = prompts.plain_prompt()
+    one = infer.LlamaCppScorer(embedded_gguf, prompt)
+    ref = np.array([one.score_one(t) for t in demo_texts])
+    one.close()
+    # one post per decode: the same cells as score_one's, so the same bits
+    single = infer.LlamaCppBatchScorer(embedded_gguf, prompt, batch_size=1, flash_attn=False)
+    np.testing.assert_array_equal(single.score_many(demo_texts[:3]), ref[:3])
+    single.close()
+    # 4 posts per decode (9 posts: batches of 4, 4, 1), the logits of each read by its index
+    batched = infer.LlamaCppBatchScorer(embedded_gguf, prompt, batch_size=4)
+    got = batched.score_many(demo_texts)
+    assert batched.n_decode_calls == 1 + 3  # the prefix once, then three batches
+    n_prefix = len(batched.prefix)
+    batched.close()
+    assert got.shape == (len(demo_texts), 4)
+    assert (got.argmax(axis=1) == ref.argmax(axis=1)).all()
+    # rounding differs with where a post's KV cells lie (see the class docstring)
+    assert np.abs(got - ref).max() < 0.5
+    # interleaving: every post's scores are its own (the posts' own scores differ)
+    assert np.abs(got[0] - got[1]).max() > 0.01
+    assert n_prefix > 5
+
+
+def test_batched_scorer_evaluates_a_post_whole_when_its_tokens_merge_with_the_prefix(
+    embedded_gguf, demo_texts
+):
+    # "quest" + "ion" is one token in the rendered prompt, not the prefix's last token
+    prompt = prompts.Prompt("merged", "Answer the quest", "ion about this post: {text}\nAnswer =")
+    one = infer.LlamaCppScorer(embedded_gguf, prompt)
+    texts = demo_texts[:3]
+    ref = np.array([one.score_one(t) for t in texts])
+    one.close()
+    batched = infer.LlamaCppBatchScorer(embedded_gguf, prompt, batch_size=2)
+    toks = batched.tokenize(prompt.render(texts[0]))
+    assert toks[: len(batched.prefix)] != batched.prefix  # the whole-post path is taken
+    got = batched.score_many(texts)
+    again = batched.score_many(texts)  # the prefix survives in every sequence
+    batched.close()
+    assert (got.argmax(axis=1) == ref.argmax(axis=1)).all()
+    assert np.abs(got - ref).max() < 0.5
+    np.testing.assert_allclose(again, got, atol=0.5)
+
+
+def test_batched_scorer_packs_posts_by_count_and_tokens():
+    s = object.__new__(infer.LlamaCppBatchScorer)
+    s.prefix, s.batch_size, s.max_batch_tokens = [1, 2], 3, 10
+    # suffix sizes 4, 4, 4, 1, 1, 1, 1 (after the 2 prefix tokens); a post that does not start
+    # with the prefix counts whole (5 tokens)
+    toks = [[1, 2, 9, 9, 9, 9]] * 3 + [[1, 2, 9]] * 4 + [[7, 7, 7, 7, 7]]
+    assert s._groups(toks) == [[0, 1], [2, 3, 4], [5, 6, 7]]
+    with pytest.raises(ValueError, match="post 0: 11 tokens, more than max_batch_tokens 10"):
+        s._groups([[1, 2] + [9] * 11])

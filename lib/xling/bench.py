@@ -1,0 +1,878 @@
+"""Benchmarks: speed, memory and cost of every way to classify, measured side by side in one run.
+
+Absolute times on a shared machine are noisy, so every configuration runs in the same run on the
+same posts and the tables give ratios. Each configuration runs in a child process of its own
+(multiprocessing, spawn), so its peak resident memory is the child's own ``ru_maxrss`` (Python,
+the libraries and the model included; the resident memory before the model is loaded is reported
+beside it).
+
+The physical limit is measured too: this machine's dense matrix-product throughput (fp32 with
+torch's GEMM, int8 with ``torch._int_mm``) and the model's FLOPs per token from its config give
+the tokens per second the machine could reach, and each configuration's share of it.
+
+Cost: dollars per million posts from the measured posts per second and a machine price per hour
+(a parameter, not a measurement), beside the published API prices (../shared/FACTS.md) applied to
+the measured prompt and answer tokens per post.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import resource
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from xling import paths
+
+#: Published API prices, $ per 1M tokens (input, output), as ../shared/FACTS.md gives them.
+API_PRICES = {"gpt-4o": (2.50, 10.00), "gpt-4o-mini": (0.15, 0.60)}
+
+#: The paper's speed and cost claims (../shared/FACTS.md).
+PAPER_CLAIMS = {
+    "speed_up_v2": "26-168x faster inference than commercial LLMs (abstract v2)",
+    "cost_v2": "over 1000x cost savings (abstract v2)",
+    "v1": "35x faster at 0.00000989% of GPT-4o's cost (abstract v1)",
+}
+
+RESULTS = paths.ROOT / "bench" / "results"
+
+
+# --------------------------------------------------------------------------------------------
+# The machine
+# --------------------------------------------------------------------------------------------
+
+
+def machine_info() -> dict:
+    """CPU model, cores, RAM, host, and the versions of what runs the models."""
+    from importlib import metadata
+
+    cpu = platform.processor() or ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    ram_gb = None
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal"):
+                ram_gb = round(int(line.split()[1]) / 1e6, 1)
+    except OSError:
+        pass
+    versions = {}
+    for pkg in ("torch", "transformers", "peft", "llama-cpp-python", "numpy"):
+        try:
+            versions[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            versions[pkg] = None
+    return {
+        "host": platform.node(),
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "ram_gb": ram_gb,
+        "python": platform.python_version(),
+        "versions": versions,
+    }
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory (Linux reports ru_maxrss in KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def rss_mb() -> float | None:
+    """This process's resident memory now."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return None
+
+
+def matmul_limit(kind: str = "fp32", n: int = 2048, seconds: float = 2.0) -> float:
+    """Dense matrix-product throughput of this machine in GFLOP/s (int8: GOP/s), the best of
+    repeated ``n x n x n`` products over about ``seconds``, on all cores.
+
+    fp32 is torch's GEMM; int8 is ``torch._int_mm`` (int8 inputs, int32 sums: the kind of product
+    llama.cpp's quantized kernels do, with 8-bit activations against 4- or 8-bit weights)."""
+    import torch
+
+    torch.set_num_threads(os.cpu_count() or 1)
+    gen = torch.Generator().manual_seed(0)
+    if kind == "fp32":
+        a = torch.randn(n, n, generator=gen)
+        b = torch.randn(n, n, generator=gen)
+
+        def op():
+            return a @ b
+    elif kind == "int8":
+        a = torch.randint(-127, 127, (n, n), dtype=torch.int8, generator=gen)
+        b = torch.randint(-127, 127, (n, n), dtype=torch.int8, generator=gen)
+
+        def op():
+            return torch._int_mm(a, b)
+    else:
+        raise ValueError(f"kind {kind!r}: fp32 or int8")
+    op()  # warm-up (and the error, if this build has no such kernel)
+    best, start = float("inf"), time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        t0 = time.perf_counter()
+        op()
+        best = min(best, time.perf_counter() - t0)
+    return 2 * n**3 / best / 1e9
+
+
+# --------------------------------------------------------------------------------------------
+# FLOPs
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ModelFlops:
+    """FLOPs of a decoder from its config: the linear layers per token, the attention per token
+    and attended position, and the language-model head per token whose logits are computed."""
+
+    linear_params: int  # weights of the layers' linear maps (no embeddings, no head)
+    n_layers: int
+    n_heads: int
+    head_dim: int
+    head_params: int  # hidden x vocab
+
+    @classmethod
+    def from_config(cls, config: dict) -> ModelFlops:
+        h = config["hidden_size"]
+        ff = config["intermediate_size"]
+        n_layers = config["num_hidden_layers"]
+        nh = config["num_attention_heads"]
+        nkv = config.get("num_key_value_heads", nh)
+        hd = config.get("head_dim") or h // nh
+        per_layer = h * nh * hd + 2 * h * nkv * hd + nh * hd * h + 3 * h * ff  # q k v o, gated MLP
+        return cls(per_layer * n_layers, n_layers, nh, hd, h * config["vocab_size"])
+
+    @classmethod
+    def from_folder(cls, folder: str | os.PathLike[str]) -> ModelFlops:
+        cfg = json.loads((Path(folder) / "config.json").read_text())
+        return cls.from_config(cfg.get("text_config", cfg))
+
+    @property
+    def per_token(self) -> float:
+        """Forward FLOPs of one token through the linear layers (2 per weight)."""
+        return 2.0 * self.linear_params
+
+    def attention(self, positions: int) -> float:
+        """Forward FLOPs of the attention (scores and weighted sum) of one token that attends to
+        ``positions`` positions."""
+        return 4.0 * self.n_layers * self.n_heads * self.head_dim * positions
+
+    def forward(self, first: int, n: int, n_outputs: int = 1) -> float:
+        """Forward FLOPs of ``n`` tokens at positions ``first .. first + n - 1`` (each attends to
+        every position up to its own), with logits at ``n_outputs`` of them."""
+        attended = n * first + n * (n + 1) / 2
+        return (
+            n * self.per_token + self.attention(1) * attended + 2.0 * self.head_params * n_outputs
+        )
+
+
+# --------------------------------------------------------------------------------------------
+# Configurations, each in a child process
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Config:
+    """One way to classify: ``engine`` transformers or llamacpp; ``method`` score, score-nocache
+    (llama.cpp: the whole prompt evaluated every post), score-batched (many posts per
+    llama_decode) or generate; ``batch_size`` for transformers and score-batched."""
+
+    name: str
+    engine: str
+    backend: str
+    method: str
+    model: str
+    lora: str | None = None
+    batch_size: int = 1
+    precision: str = "fp32"  # the matmul limit it is read against: fp32 or int8
+
+
+def run_config(
+    config: Config, texts: list[str], prompt, warmup: int = 2, threads: int | None = None
+):
+    """Classify ``texts`` with one configuration in this process; the timed part excludes model
+    loading and ``warmup`` posts run first. Returns counts, seconds, predictions and memory."""
+    from xling.data import LABELS
+    from xling.infer import parse_answer
+
+    rss_before = rss_mb()
+    threads = threads or os.cpu_count()
+    if config.engine == "transformers":
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        from xling.infer import TransformersScorer
+
+        torch.set_num_threads(threads)
+        tok = AutoTokenizer.from_pretrained(config.model)
+        model = AutoModelForCausalLM.from_pretrained(
+            config.model, dtype=torch.float32, use_safetensors=True, trust_remote_code=False
+        ).eval()
+        scorer = TransformersScorer(model, tok, prompt, batch_size=config.batch_size)
+
+        def tokenize(t):
+            return tok(t).input_ids
+    elif config.method == "score-batched":
+        from xling.infer import LlamaCppBatchScorer
+
+        scorer = LlamaCppBatchScorer(
+            config.model, prompt, lora=config.lora, batch_size=config.batch_size, n_threads=threads
+        )
+        tokenize = scorer.tokenize
+    else:
+        from xling.infer import LlamaCppScorer
+
+        scorer = LlamaCppScorer(config.model, prompt, lora=config.lora, n_threads=threads)
+        tokenize = scorer.tokenize
+    stem = scorer.answers.stem
+    n_prefix = len(tokenize(prompt.prefix))
+    prompt_tokens = [len(tokenize(prompt.render(t))) + len(stem) for t in texts]
+    generated = 0
+
+    def classify(batch: list[str]) -> list[str]:
+        nonlocal generated
+        if config.method == "generate":
+            out = []
+            for t in batch:
+                out.append(parse_answer(scorer.generate_one(t, 3)))
+                generated += len(scorer.generated_tokens)
+            return out
+        if config.engine == "transformers" or config.method == "score-batched":
+            logp = scorer.score_many(batch)
+        else:
+            rows = []
+            for t in batch:
+                if config.method == "score-nocache":
+                    scorer._prefix_ready = False  # evaluate the whole prompt again
+                rows.append(scorer.score_one(t))
+            logp = np.array(rows).reshape(-1, len(LABELS))
+        return [LABELS[k] for k in logp.argmax(axis=1)]
+
+    classify(texts[:warmup])
+    generated = 0
+    t0 = time.perf_counter()
+    predictions = classify(texts)
+    seconds = time.perf_counter() - t0
+    if hasattr(scorer, "close"):
+        scorer.close()
+    reuse = config.engine == "llamacpp" and config.method != "score-nocache"
+    evaluated = [p - n_prefix if reuse else p for p in prompt_tokens]
+    return {
+        "name": config.name,
+        "seconds": seconds,
+        "n_posts": len(texts),
+        "prompt_tokens": int(sum(prompt_tokens)),
+        "evaluated_tokens": int(sum(evaluated)),
+        "n_prefix": n_prefix,
+        "generated_tokens": generated,
+        "predictions": predictions,
+        "rss_before_load_mb": rss_before,
+        "peak_rss_mb": peak_rss_mb(),
+    }
+
+
+def _child(args):
+    config, texts, prompt, warmup, threads = args
+    import xling  # noqa: F401  (offline mode before the Hugging Face libraries load)
+
+    return run_config(config, texts, prompt, warmup, threads)
+
+
+def run_isolated(config: Config, texts: list[str], prompt, warmup: int = 2, threads=None) -> dict:
+    """:func:`run_config` in a fresh child process (spawn), so ``peak_rss_mb`` is this
+    configuration's own."""
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(1, mp_context=mp.get_context("spawn"), max_tasks_per_child=1) as ex:
+        return ex.submit(_child, (config, texts, prompt, warmup, threads)).result()
+
+
+# --------------------------------------------------------------------------------------------
+# The classification benchmark
+# --------------------------------------------------------------------------------------------
+
+
+def setup_command(profile: str) -> str:
+    if profile == "demo":
+        return "./run_all.sh --only 00_data 01_finetune 02_quantize"
+    return f"./run_all.sh --profile {profile} --only 00_data 01_finetune 02_quantize"
+
+
+def benchmark_files(profile: str, variant: str) -> dict:
+    """The model files of a variant the benchmark needs; FileNotFoundError naming the command
+    that makes them when one is missing."""
+    from xling import config as xconfig
+    from xling import models, quantize
+
+    run = paths.RUNS / profile
+    posts = run / "posts.csv"
+    need = [posts, run / "merged" / variant / "model.safetensors"]
+    need += [run / "gguf" / f"{variant}-{k}.gguf" for k in ("f16", "q8_0", "q4_k_m", "lora")]
+    missing = [p for p in need if not p.exists()]
+    if missing:
+        first = missing[0]
+        shown = first.relative_to(paths.ROOT) if first.is_relative_to(paths.ROOT) else first
+        more = f" and {len(missing) - 1} more" if len(missing) > 1 else ""
+        raise FileNotFoundError(f"missing {shown}{more}; make them with: {setup_command(profile)}")
+    common = xconfig.load_profile(profile).common
+    base = models.resolve_base(common.get("base_model") or "embedded")
+    files = {"merged": run / "merged" / variant, "posts": posts}
+    for backend in ("llamacpp-f16", "llamacpp-q8_0", "llamacpp-q4_k_m", "llamacpp-q4_k_m+lora"):
+        files[backend] = quantize.model_files(run, base, variant, backend)
+    files["prompt_format"] = common.get("prompt_format", "plain")
+    return files
+
+
+def classify_configs(files: dict, tf_batch: int, llama_batch: int) -> list[Config]:
+    """Every configuration of the classification benchmark, in the order they run."""
+    merged = str(files["merged"])
+    out = [
+        Config("transformers fp32, one at a time", "transformers", "transformers", "score", merged),
+        Config(
+            f"transformers fp32, batch {tf_batch}",
+            "transformers",
+            "transformers",
+            "score",
+            merged,
+            batch_size=tf_batch,
+        ),
+    ]
+    methods = [
+        ("score-batched", f"score, {llama_batch} posts per decode"),
+        ("score", "score, prefix cache"),
+        ("score-nocache", "score, no prefix cache"),
+        ("generate", "generate 3 tokens (paper)"),
+    ]
+    for backend in ("llamacpp-f16", "llamacpp-q8_0", "llamacpp-q4_k_m", "llamacpp-q4_k_m+lora"):
+        mf = files[backend]
+        label = backend.removeprefix("llamacpp-").upper().replace("+LORA", " + LoRA")
+        precision = "fp32" if backend == "llamacpp-f16" else "int8"
+        for method, what in methods:
+            out.append(
+                Config(
+                    f"llama.cpp {label}, {what}",
+                    "llamacpp",
+                    backend,
+                    method,
+                    str(mf.model),
+                    str(mf.lora) if mf.lora else None,
+                    batch_size=llama_batch if method == "score-batched" else 1,
+                    precision=precision,
+                )
+            )
+    return out
+
+
+def best_batch_size(config: Config, texts, prompt, sizes, threads=None, log=print) -> tuple:
+    """The batch size with the most posts per second on ``texts`` (one child process for the
+    sweep); returns (best size, {size: posts/s})."""
+    rates = {}
+    for size in sizes:
+        c = Config(**{**config.__dict__, "batch_size": size})
+        r = run_isolated(c, texts, prompt, warmup=min(size, len(texts)), threads=threads)
+        rates[size] = r["n_posts"] / r["seconds"]
+        log(f"  {config.engine} batch {size}: {rates[size]:.1f} posts/s")
+    return max(rates, key=rates.get), rates
+
+
+def summarize(results: list[dict], configs: list[Config], flops: ModelFlops, limits: dict):
+    """One row per configuration: posts/s, prompt tokens/s, generated tokens/s, peak memory,
+    agreement with transformers one at a time, ratios, share of the matmul limit."""
+    ref = np.array(results[0]["predictions"])
+    by_name = {c.name: c for c in configs}
+    tf_best = max(
+        (r for r in results if by_name[r["name"]].engine == "transformers"),
+        key=lambda r: r["n_posts"] / r["seconds"],
+    )
+    tf_one_rate = results[0]["n_posts"] / results[0]["seconds"]
+    tf_best_rate = tf_best["n_posts"] / tf_best["seconds"]
+    rows = []
+    for r in results:
+        c = by_name[r["name"]]
+        rate = r["n_posts"] / r["seconds"]
+        n = r["n_posts"]
+        per_post_prompt = r["prompt_tokens"] / n
+        per_post_eval = r["evaluated_tokens"] / n
+        first = r["n_prefix"] if per_post_eval < per_post_prompt else 0
+        outputs = 1 + (r["generated_tokens"] / n if c.method == "generate" else 0)
+        useful = flops.forward(first, per_post_eval + (outputs - 1), outputs)
+        limit = limits.get(c.precision)
+        rows.append(
+            {
+                "configuration": c.name,
+                "posts_per_s": rate,
+                "prompt_tokens_per_s": r["prompt_tokens"] / r["seconds"],
+                "evaluated_tokens_per_s": r["evaluated_tokens"] / r["seconds"],
+                "generated_tokens_per_s": r["generated_tokens"] / r["seconds"],
+                "peak_rss_mb": r["peak_rss_mb"],
+                "rss_before_load_mb": r["rss_before_load_mb"],
+                "agreement": float((np.array(r["predictions"]) == ref).mean()),
+                "x_tf_one": rate / tf_one_rate,
+                "x_tf_best": rate / tf_best_rate,
+                "gflop_per_post": useful / 1e9,
+                "limit": c.precision,
+                "share_of_limit": rate * useful / (limit * 1e9) if limit else None,
+                "share_of_fp32_limit": rate * useful / (limits["fp32"] * 1e9),
+                "posts_per_s_at_limit": limit * 1e9 / useful if limit else None,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def classify_benchmark(
+    profile: str = "demo",
+    variant: str = "en",
+    n_posts: int = 200,
+    seed: int = 1234,
+    price_per_hour: float = 0.10,
+    tf_sizes=(4, 8, 16),
+    llama_sizes=(8, 16, 32),
+    sweep_posts: int = 48,
+    threads: int | None = None,
+    log=print,
+) -> dict:
+    """The whole classification benchmark; returns everything the JSON result holds."""
+    from xling import data, quantize
+    from xling.prompts import make_prompt
+
+    t_start = time.perf_counter()
+    files = benchmark_files(profile, variant)
+    posts = data.read_posts(files["posts"])
+    sample = quantize.comparison_posts(posts, n_posts, seed=seed)
+    texts = sample["text"].tolist()
+    from transformers import AutoTokenizer
+
+    prompt = make_prompt(files["prompt_format"], AutoTokenizer.from_pretrained(files["merged"]))
+    flops = ModelFlops.from_folder(files["merged"])
+    log(
+        f"{len(texts)} posts in {sample['lang'].nunique()} languages ({profile}, variant {variant})"
+    )
+    samples: dict[str, list[float]] = {"fp32": [], "int8": []}
+
+    def sample_limits(seconds: float = 0.5) -> None:
+        # the limit is sampled before every configuration and the best kept: a busy machine only
+        # ever lowers a sample, so the best is the nearest to the physical limit
+        samples["fp32"].append(matmul_limit("fp32", seconds=seconds))
+        try:
+            samples["int8"].append(matmul_limit("int8", seconds=seconds))
+        except (RuntimeError, NotImplementedError):  # no int8 kernel: read against fp32
+            samples["int8"].append(samples["fp32"][-1])
+
+    sample_limits(2.0)
+    log(f"matmul: fp32 {samples['fp32'][0]:.0f} GFLOP/s, int8 {samples['int8'][0]:.0f} GOP/s")
+    sweep = texts[:sweep_posts]
+    log(f"best batch sizes (first {len(sweep)} posts):")
+    base = classify_configs(files, 1, 1)
+    tf_best, tf_rates = best_batch_size(base[1], sweep, prompt, tf_sizes, threads, log)
+    q4 = next(c for c in base if c.backend == "llamacpp-q4_k_m" and c.method == "score-batched")
+    ll_best, ll_rates = best_batch_size(q4, sweep, prompt, llama_sizes, threads, log)
+    configs = classify_configs(files, tf_best, ll_best)
+    results = []
+    for c in configs:
+        sample_limits()
+        r = run_isolated(c, texts, prompt, threads=threads)
+        results.append(r)
+        log(
+            f"  {c.name}: {r['n_posts'] / r['seconds']:.1f} posts/s, peak {r['peak_rss_mb']:.0f} MB"
+        )
+    sample_limits()
+    limits = {k: max(v) for k, v in samples.items()}
+    log(
+        f"matmul limit (best of {len(samples['fp32'])} samples): fp32 {limits['fp32']:.0f} "
+        f"GFLOP/s, int8 {limits['int8']:.0f} GOP/s"
+    )
+    table = summarize(results, configs, flops, limits)
+    cost = cost_table(table, results, configs, price_per_hour)
+    return {
+        "benchmark": "classify",
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": machine_info(),
+        "profile": profile,
+        "variant": variant,
+        "n_posts": len(texts),
+        "langs": sorted(sample["lang"].unique()),
+        "seed": seed,
+        "matmul_limit_gflops": limits,
+        "matmul_samples_gflops": samples,
+        "flops": {
+            "per_token_linear": flops.per_token,
+            "head_per_output": 2.0 * flops.head_params,
+            "tokens_per_s_at_fp32_limit": limits["fp32"] * 1e9 / flops.per_token,
+            "tokens_per_s_at_int8_limit": limits["int8"] * 1e9 / flops.per_token,
+        },
+        "batch_sweep": {"transformers": tf_rates, "llamacpp_q4_k_m": ll_rates},
+        "price_per_hour": price_per_hour,
+        "table": table.to_dict(orient="records"),
+        "cost": cost.to_dict(orient="records"),
+        "configs": [c.__dict__ for c in configs],
+        "raw": [{k: v for k, v in r.items() if k != "predictions"} for r in results],
+        "wall_seconds": time.perf_counter() - t_start,
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# Cost
+# --------------------------------------------------------------------------------------------
+
+
+def dollars_per_million_posts(posts_per_s: float, price_per_hour: float) -> float:
+    """Machine cost of 1M posts at ``posts_per_s`` on a machine at ``price_per_hour``."""
+    return price_per_hour / 3600 / posts_per_s * 1e6
+
+
+def api_dollars_per_million_posts(in_tokens: float, out_tokens: float, api: str) -> float:
+    """API cost of 1M posts with ``in_tokens`` prompt and ``out_tokens`` answer tokens each."""
+    p_in, p_out = API_PRICES[api]
+    return in_tokens * p_in + out_tokens * p_out
+
+
+def cost_rows(rates: dict[str, float], in_tokens: float, out_tokens: float, price_per_hour: float):
+    """$ per 1M posts for each local configuration (name -> posts/s) and for each API, with
+    the API's cost as a multiple of the local one."""
+    rows = []
+    for name, rate in rates.items():
+        local = dollars_per_million_posts(rate, price_per_hour)
+        row = {"configuration": name, "posts_per_s": rate, "usd_per_1m_posts": local}
+        for api in API_PRICES:
+            row[f"{api}_cost_ratio"] = (
+                api_dollars_per_million_posts(in_tokens, out_tokens, api) / local
+            )
+        rows.append(row)
+    for api in API_PRICES:
+        rows.append(
+            {
+                "configuration": f"{api} API ({in_tokens:.0f} + {out_tokens:.1f} tokens/post)",
+                "posts_per_s": None,
+                "usd_per_1m_posts": api_dollars_per_million_posts(in_tokens, out_tokens, api),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def cost_table(table: pd.DataFrame, results: list[dict], configs: list[Config], price: float):
+    """Cost per 1M posts of every configuration, against the APIs on the measured tokens: the
+    prompt tokens per post (this model's tokenizer) and the answer tokens the paper-style
+    generation produced per post (3 at most)."""
+    r0 = results[0]
+    in_tokens = r0["prompt_tokens"] / r0["n_posts"]
+    gen = [r for r, c in zip(results, configs, strict=True) if c.method == "generate"]
+    out_tokens = np.mean([r["generated_tokens"] / r["n_posts"] for r in gen]) if gen else 3.0
+    rates = dict(zip(table["configuration"], table["posts_per_s"], strict=True))
+    return cost_rows(rates, in_tokens, float(out_tokens), price)
+
+
+def cost_from_comparison(
+    comparison: pd.DataFrame,
+    posts: pd.DataFrame,
+    model_folder: str | os.PathLike[str],
+    prompt_format: str,
+    price_per_hour: float,
+) -> pd.DataFrame:
+    """The cost table of notebook 02: the posts/s it measured per backend (mean over variants),
+    the prompt tokens of its comparison posts (this model's tokenizer) and one answer token a
+    post (the score method reads one)."""
+    from transformers import AutoTokenizer
+
+    from xling.infer import answer_tokens
+    from xling.prompts import make_prompt
+
+    tok = AutoTokenizer.from_pretrained(model_folder)
+    prompt = make_prompt(prompt_format, tok)
+    stem = answer_tokens(lambda s: tok(s).input_ids, prompt).stem
+    lengths = [len(tok(prompt.render(t)).input_ids) + len(stem) for t in posts["text"]]
+    rates = comparison.groupby("backend", sort=False)["posts_per_s"].mean().to_dict()
+    return cost_rows(rates, float(np.mean(lengths)), 1.0, price_per_hour)
+
+
+def describe_cost(cost: pd.DataFrame, price_per_hour: float) -> list[str]:
+    """Sentences computed from a cost table, beside the paper's claims."""
+    local = cost[cost["posts_per_s"].notna()]
+    best = local.loc[local["usd_per_1m_posts"].idxmin()]
+    return [
+        f"at ${price_per_hour:.2f} an hour (an assumed machine price), the cheapest here is "
+        f"{best['configuration']}: ${best['usd_per_1m_posts']:.2f} per 1M posts; the same posts "
+        f"through GPT-4o cost {best['gpt-4o_cost_ratio']:,.1f}x as much, through GPT-4o-mini "
+        f"{best['gpt-4o-mini_cost_ratio']:,.1f}x",
+        f"the paper claims {PAPER_CLAIMS['cost_v2']} and {PAPER_CLAIMS['v1']}",
+    ]
+
+
+# --------------------------------------------------------------------------------------------
+# Fine-tuning
+# --------------------------------------------------------------------------------------------
+
+
+def finetune_benchmark(
+    profile: str = "demo",
+    variant: str = "en",
+    steps: int = 16,
+    threads: int | None = None,
+    log=print,
+) -> dict:
+    """LoRA training tokens/s and peak memory at the profile's 01_finetune settings, a few steps
+    (the first, warm-up, not timed), in a child process; and the share of the fp32 limit, with
+    6 FLOPs per weight and token on the path the gradient takes (forward 2, backward 4; the
+    frozen weights' own gradients are not computed, so this overstates the work a little)."""
+    t_start = time.perf_counter()
+    limit = matmul_limit("fp32")
+    log(f"matmul limit: fp32 {limit:.0f} GFLOP/s")
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(1, mp_context=mp.get_context("spawn"), max_tasks_per_child=1) as ex:
+        r = ex.submit(_finetune_child, (profile, variant, steps, threads)).result()
+    limit = max(limit, matmul_limit("fp32"))  # before and after: the best is the nearest limit
+    flops = ModelFlops(**r["flops"])
+    per_token = 3 * (flops.per_token + 2.0 * r["lora_params"])  # 6 per weight
+    attn = 3 * flops.attention(1) * r["mean_length"] / 2  # a token attends to half the post
+    head = 3 * 2.0 * flops.head_params / r["mean_length"]  # the head at one answer token a post
+    flop_per_token = per_token + attn + head
+    rate = r["tokens_per_s"]
+    table = pd.DataFrame(
+        [
+            {
+                "configuration": "LoRA r={lora_r}, {n} target modules, batch {batch_size}".format(
+                    n=len(r["settings"]["target_modules"]), **r["settings"]
+                ),
+                "tokens_per_s": rate,
+                "seconds_per_step": r["seconds_per_step"],
+                "peak_rss_mb": r["peak_rss_mb"],
+                "gflop_per_token": flop_per_token / 1e9,
+                "tokens_per_s_at_limit": limit * 1e9 / flop_per_token,
+                "share_of_limit": rate * flop_per_token / (limit * 1e9),
+            }
+        ]
+    )
+    return {
+        "benchmark": "finetune",
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": machine_info(),
+        "profile": profile,
+        "variant": variant,
+        "matmul_limit_gflops": {"fp32": limit},
+        "table": table.to_dict(orient="records"),
+        "raw": {k: v for k, v in r.items() if k != "flops"},
+        "wall_seconds": time.perf_counter() - t_start,
+    }
+
+
+def _finetune_child(args):
+    import dataclasses
+    import tempfile
+
+    import xling
+    from xling import config as xconfig
+    from xling import data, models
+    from xling.finetune import TrainSettings, encode_examples, finetune_lora, training_sets
+    from xling.prompts import make_prompt
+
+    profile, variant, steps, threads = args
+    import torch
+    from transformers import AutoTokenizer
+
+    torch.set_num_threads(threads or os.cpu_count())
+    # the notebook's own defaults, then the profile's values: what 01_finetune trains with
+    declared = xconfig.notebook_parameters(xconfig.notebook_paths()["01_finetune"])
+    params = {k: p.default for k, p in declared.items()}
+    params.update(xconfig.load_profile(profile).params_for("01_finetune"))
+    xling.set_seed(params["seed"])
+    fields = {f.name for f in dataclasses.fields(TrainSettings)}
+    kw = {k: (tuple(v) if k == "target_modules" else v) for k, v in params.items() if k in fields}
+    settings = TrainSettings(**{**kw, "steps": steps + 1, "save_every": 10**6})
+    base = models.resolve_base(params["base_model"])
+    tok = AutoTokenizer.from_pretrained(base.folder)
+    prompt = make_prompt(params["prompt_format"], tok)
+    posts = data.read_posts(paths.posts_csv(profile))
+    if variant not in params["variants"]:
+        raise ValueError(f"variant {variant!r} is not in profile {profile}")
+    train = training_sets(posts, {variant: params["variants"][variant]})[variant]
+    examples = encode_examples(train, prompt, tok, settings.max_length)
+    stamps = []
+    with tempfile.TemporaryDirectory() as tmp:
+        res = finetune_lora(
+            base.folder,
+            examples,
+            Path(tmp) / variant,
+            settings,
+            pad_id=tok.pad_token_id or 0,
+            progress=False,
+            on_step=lambda s: stamps.append(time.perf_counter()),
+        )
+    tokens = res.losses["tokens"].to_numpy()
+    timed_tokens = int(tokens[-1] - tokens[0])  # the first step is the warm-up
+    seconds = stamps[-1] - stamps[0]
+    lora_params = sum(
+        settings.lora_r * (m.in_features + m.out_features)
+        for name, m in _linear_modules(base.folder, settings.target_modules)
+    )
+    flops = ModelFlops.from_folder(base.folder)
+    return {
+        "settings": dataclasses.asdict(settings),
+        "steps_timed": len(stamps) - 1,
+        "tokens_timed": timed_tokens,
+        "seconds": seconds,
+        "tokens_per_s": timed_tokens / seconds,
+        "seconds_per_step": seconds / (len(stamps) - 1),
+        "mean_length": float(np.mean([len(e.input_ids) for e in examples])),
+        "lora_params": int(lora_params),
+        "peak_rss_mb": peak_rss_mb(),
+        "flops": dataclasses.asdict(flops),
+    }
+
+
+def _linear_modules(folder, targets):
+    """(name, module) of the base model's linear layers whose name ends in a LoRA target, from
+    an empty (meta-device) copy of the model: no weights are loaded."""
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    cfg = AutoConfig.from_pretrained(folder)
+    with torch.device("meta"):
+        model = AutoModelForCausalLM.from_config(cfg)
+    return [
+        (n, m)
+        for n, m in model.named_modules()
+        if isinstance(m, torch.nn.Linear) and n.split(".")[-1] in set(targets)
+    ]
+
+
+# --------------------------------------------------------------------------------------------
+# Output
+# --------------------------------------------------------------------------------------------
+
+
+def write_result(result: dict, folder: str | os.PathLike[str] | None = None) -> Path:
+    """bench/results/<date>-<host>[-<benchmark>].json"""
+    folder = Path(folder) if folder else RESULTS
+    folder.mkdir(parents=True, exist_ok=True)
+    day = result["date"][:10]
+    host = "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in result["machine"]["host"])
+    path = folder / f"{day}-{host}-{result['benchmark']}.json"
+    path.write_text(json.dumps(result, indent=1, default=_jsonable) + "\n")
+    return path
+
+
+def _jsonable(x):
+    if isinstance(x, np.generic):
+        return x.item()
+    if isinstance(x, Path):
+        return str(x)
+    raise TypeError(f"not JSON: {type(x)}")
+
+
+def markdown_table(table: pd.DataFrame, columns: dict[str, tuple[str, str]]) -> str:
+    """A markdown table of ``columns`` (column -> (header, format)); empty cells for missing
+    values."""
+    head = "| " + " | ".join(h for h, _ in columns.values()) + " |"
+    rule = "|" + "|".join("---" if i == 0 else "---:" for i in range(len(columns))) + "|"
+    lines = [head, rule]
+    for _, row in table.iterrows():
+        cells = []
+        for col, (_, fmt) in columns.items():
+            v = row.get(col)
+            cells.append(
+                "" if v is None or (isinstance(v, float) and np.isnan(v)) else fmt.format(v)
+            )
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+CLASSIFY_COLUMNS = {
+    "configuration": ("configuration", "{}"),
+    "posts_per_s": ("posts/s", "{:.1f}"),
+    "prompt_tokens_per_s": ("prompt tok/s", "{:.0f}"),
+    "generated_tokens_per_s": ("gen tok/s", "{:.1f}"),
+    "peak_rss_mb": ("peak RSS MB", "{:.0f}"),
+    "agreement": ("agreement", "{:.3f}"),
+    "x_tf_one": ("× tf (1)", "{:.1f}"),
+    "x_tf_best": ("× tf (best)", "{:.1f}"),
+    "share_of_fp32_limit": ("share of fp32 limit", "{:.1%}"),
+    "share_of_limit": ("share of own limit", "{:.1%}"),
+}
+
+COST_COLUMNS = {
+    "configuration": ("configuration", "{}"),
+    "posts_per_s": ("posts/s", "{:.1f}"),
+    "usd_per_1m_posts": ("$ per 1M posts", "{:.3f}"),
+    "gpt-4o_cost_ratio": ("GPT-4o costs ×", "{:,.1f}"),
+    "gpt-4o-mini_cost_ratio": ("GPT-4o-mini costs ×", "{:,.1f}"),
+}
+
+FINETUNE_COLUMNS = {
+    "configuration": ("configuration", "{}"),
+    "tokens_per_s": ("tokens/s", "{:.0f}"),
+    "seconds_per_step": ("s/step", "{:.2f}"),
+    "peak_rss_mb": ("peak RSS MB", "{:.0f}"),
+    "tokens_per_s_at_limit": ("tokens/s at limit", "{:.0f}"),
+    "share_of_limit": ("share of limit", "{:.1%}"),
+}
+
+
+def describe_classify(result: dict) -> list[str]:
+    """The headline ratios of a classification result, computed (no number written by hand)."""
+    t = pd.DataFrame(result["table"])
+    lim = result["matmul_limit_gflops"]
+    llama = t[t["configuration"].str.startswith("llama.cpp")]
+    best = llama.loc[llama["posts_per_s"].idxmax()]
+    gen = llama[llama["configuration"].str.contains("generate")]
+    paper = gen[gen["configuration"].str.contains("LoRA")]
+    lines = [
+        f"matmul limit here: fp32 {lim['fp32']:.0f} GFLOP/s, int8 {lim['int8']:.0f} GOP/s; "
+        f"{result['flops']['tokens_per_s_at_int8_limit']:.0f} tokens/s at the int8 limit "
+        f"({result['flops']['per_token_linear'] / 1e6:.0f} MFLOP per token in the linear layers)",
+        f"fastest llama.cpp: {best['configuration']}, {best['posts_per_s']:.1f} posts/s = "
+        f"{best['x_tf_best']:.1f}x transformers fp32 at its best batch size (target >= 4x), "
+        f"{best['share_of_limit']:.0%} of its matmul limit (target >= 50%)",
+    ]
+    if len(paper):
+        p = paper.iloc[0]
+        lines.append(
+            f"against the paper-style path ({p['configuration']}, {p['posts_per_s']:.1f} "
+            f"posts/s): {best['posts_per_s'] / p['posts_per_s']:.1f}x (target >= 2x)"
+        )
+    lines.append(
+        "the paper claims "
+        + "; ".join(PAPER_CLAIMS.values())
+        + ": those compare against commercial APIs, which are not measured here"
+    )
+    return lines
+
+
+def print_classify(result: dict, out=print) -> None:
+    out(markdown_table(pd.DataFrame(result["table"]), CLASSIFY_COLUMNS))
+    out("")
+    out(markdown_table(pd.DataFrame(result["cost"]), COST_COLUMNS))
+    out("")
+    for line in describe_classify(result):
+        out(line)
+
+
+def print_finetune(result: dict, out=print) -> None:
+    out(markdown_table(pd.DataFrame(result["table"]), FINETUNE_COLUMNS))
+    lim = result["matmul_limit_gflops"]["fp32"]
+    r = result["raw"]
+    out("")
+    out(
+        f"{r['tokens_timed']} tokens in {r['steps_timed']} steps after one warm-up step; "
+        f"fp32 matmul limit {lim:.0f} GFLOP/s; 6 FLOPs per weight and token on the gradient's "
+        f"path ({r['lora_params']:,} LoRA weights)"
+    )

@@ -1,0 +1,161 @@
+"""xling.bench: FLOPs from a config, cost arithmetic, tables, results, the missing-files message,
+and one configuration run in a child process."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from xling import bench, paths, prompts
+
+CONFIG = {
+    "hidden_size": 8,
+    "intermediate_size": 16,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 2,
+    "num_key_value_heads": 1,
+    "head_dim": 4,
+    "vocab_size": 100,
+}
+
+
+def test_model_flops_from_config():
+    f = bench.ModelFlops.from_config(CONFIG)
+    # per layer: q 8x(2*4)=64, k and v 8x4=32 each, o (2*4)x8=64, MLP 3x8x16=384 -> 576
+    assert f.linear_params == 2 * 576
+    assert f.per_token == 2 * 2 * 576
+    assert f.head_params == 8 * 100
+    # attention: 4 FLOPs per layer, head, head dimension and attended position: 4*2*2*4 = 64
+    assert f.attention(1) == 64
+    # 3 tokens at positions 2, 3, 4 attend to 3 + 4 + 5 = 12 positions; logits at one of them
+    assert f.forward(2, 3, 1) == 3 * 2304 + 64 * 12 + 2 * 800
+
+
+def test_model_flops_of_the_embedded_model_config(embedded_base):
+    f = bench.ModelFlops.from_folder(embedded_base.folder)
+    cfg = json.loads((embedded_base.folder / "config.json").read_text())
+    assert f.head_params == cfg["hidden_size"] * cfg["vocab_size"]
+    # Gemma 3 270M: about 100M weights in the layers, the rest is the 262k-token embedding
+    assert 60e6 < f.linear_params < 140e6
+
+
+def test_cost_arithmetic():
+    # 10 posts/s at $0.36 an hour: 1M posts take 1e5 s = 27.8 h, $10
+    assert bench.dollars_per_million_posts(10, 0.36) == pytest.approx(10.0)
+    # GPT-4o: 100 input tokens at $2.50/M and 3 output tokens at $10/M a post: $280 per 1M posts
+    assert bench.api_dollars_per_million_posts(100, 3, "gpt-4o") == pytest.approx(280.0)
+    rows = bench.cost_rows({"local": 10.0}, 100, 3, 0.36)
+    local = rows.iloc[0]
+    assert local["usd_per_1m_posts"] == pytest.approx(10.0)
+    assert local["gpt-4o_cost_ratio"] == pytest.approx(28.0)
+    assert local["gpt-4o-mini_cost_ratio"] == pytest.approx((100 * 0.15 + 3 * 0.60) / 10)
+    assert rows["configuration"].str.contains("API").sum() == len(bench.API_PRICES)
+
+
+def test_summarize_ratios_agreement_and_share_of_limit():
+    f = bench.ModelFlops.from_config(CONFIG)
+    configs = [
+        bench.Config("tf one", "transformers", "transformers", "score", "m"),
+        bench.Config("tf batch", "transformers", "transformers", "score", "m", batch_size=4),
+        bench.Config("q4", "llamacpp", "llamacpp-q4_k_m", "score-batched", "g", precision="int8"),
+    ]
+
+    def result(name, seconds, preds, evaluated):
+        return {
+            "name": name,
+            "seconds": seconds,
+            "n_posts": 4,
+            "prompt_tokens": 40,
+            "evaluated_tokens": evaluated,
+            "n_prefix": 3,
+            "generated_tokens": 0,
+            "predictions": preds,
+            "rss_before_load_mb": 100.0,
+            "peak_rss_mb": 500.0,
+        }
+
+    a = ["neutral", "unrelated", "neutral", "neutral"]
+    results = [
+        result("tf one", 4.0, a, 40),
+        result("tf batch", 2.0, a, 40),
+        result("q4", 0.5, ["neutral", "unrelated", "unrelated", "unrelated"], 28),
+    ]
+    t = bench.summarize(results, configs, f, {"fp32": 10.0, "int8": 20.0}).set_index(
+        "configuration"
+    )
+    assert t.loc["q4", "posts_per_s"] == 8.0
+    assert t.loc["q4", "x_tf_one"] == 8.0 and t.loc["q4", "x_tf_best"] == 4.0
+    assert t.loc["q4", "agreement"] == 0.5
+    assert t.loc["tf batch", "prompt_tokens_per_s"] == 20.0
+    # q4: 7 evaluated tokens a post after the 3 prefix tokens, logits at one
+    useful = f.forward(3, 7, 1)
+    assert t.loc["q4", "share_of_limit"] == pytest.approx(8.0 * useful / 20e9)
+    assert t.loc["tf one", "share_of_limit"] == pytest.approx(1.0 * f.forward(0, 10, 1) / 10e9)
+
+
+def test_markdown_table_and_result_file(tmp_path):
+    table = pd.DataFrame([{"a": "x", "b": 1.234}, {"a": "y", "b": None}])
+    md = bench.markdown_table(table, {"a": ("name", "{}"), "b": ("value", "{:.1f}")})
+    assert md.splitlines() == ["| name | value |", "|---|---:|", "| x | 1.2 |", "| y |  |"]
+    result = {
+        "benchmark": "classify",
+        "date": "2026-12-01T10:00:00+00:00",
+        "machine": {"host": "my host/1"},
+        "n": np.int64(3),
+    }
+    path = bench.write_result(result, tmp_path)
+    assert path.name == "2026-12-01-my-host-1-classify.json"
+    assert json.loads(path.read_text())["n"] == 3
+
+
+def test_matmul_limit_is_measured():
+    gflops = bench.matmul_limit("fp32", n=128, seconds=0.05)
+    assert 0.1 < gflops < 1e5
+    with pytest.raises(ValueError, match="fp32 or int8"):
+        bench.matmul_limit("fp8")
+
+
+def test_machine_info_names_cpu_cores_and_versions():
+    info = bench.machine_info()
+    assert info["cores"] >= 1 and info["cpu"]
+    assert info["versions"]["llama-cpp-python"]
+
+
+def test_missing_files_name_the_command_that_makes_them(tmp_path, monkeypatch):
+    monkeypatch.setattr(paths, "RUNS", tmp_path / "runs")
+    with pytest.raises(FileNotFoundError, match=r"\./run_all\.sh --only 00_data 01_finetune"):
+        bench.benchmark_files("demo", "en")
+    with pytest.raises(FileNotFoundError, match="--profile smoke --only 00_data"):
+        bench.benchmark_files("smoke", "en")
+
+
+def test_classify_script_exits_with_the_message():
+    res = subprocess.run(
+        [sys.executable, str(paths.ROOT / "bench" / "classify.py"), "--profile", "no-such"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert res.returncode == 2
+    assert "make them with: ./run_all.sh --profile no-such --only 00_data" in res.stderr
+
+
+@pytest.mark.slow
+def test_one_configuration_in_a_child_process():
+    from xling import models
+
+    gguf = models.embedded_gguf()
+    texts = ["Welcome, refugees!", "The match ended 2-1.", "Close the borders now."]
+    config = bench.Config("q4", "llamacpp", "llamacpp-q4_k_m", "generate", str(gguf))
+    r = bench.run_isolated(config, texts, prompts.plain_prompt(), warmup=1)
+    assert r["n_posts"] == 3 and len(r["predictions"]) == 3 and r["seconds"] > 0
+    assert 0 < r["generated_tokens"] <= 3 * 3  # at most 3 new tokens a post
+    # the prefix is evaluated once: each post costs its own tokens only
+    assert r["evaluated_tokens"] == r["prompt_tokens"] - 3 * r["n_prefix"]
+    # the child's own peak: at least the model file it read
+    assert r["peak_rss_mb"] > max(r["rss_before_load_mb"], gguf.stat().st_size / 2**20 * 0.5)
