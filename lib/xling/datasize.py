@@ -152,22 +152,6 @@ def token_matched_control(pool_tokens, n_posts: int, n_tokens: int, seed: int = 
     return np.sort(np.concatenate([fixed, free]))
 
 
-def describe_matching(sets: dict[str, pd.DataFrame]) -> pd.DataFrame:
-    """Per training set (``n_tokens`` column per post): posts, distinct posts, tokens, languages."""
-    rows = []
-    for name, s in sets.items():
-        rows.append(
-            {
-                "variant": name,
-                "posts": len(s),
-                "distinct_posts": s["post_id"].nunique(),
-                "tokens": int(s["n_tokens"].sum()),
-                "languages": " ".join(sorted(s["lang"].unique())),
-            }
-        )
-    return pd.DataFrame(rows)
-
-
 # --------------------------------------------------------------------------------------------
 # The plan: which runs the curve and the comparison need
 # --------------------------------------------------------------------------------------------
@@ -343,13 +327,6 @@ def curve_table(
     return table.sort_values(["target_lang", "eval_lang", "k", "seed"]).reset_index(drop=True)
 
 
-def _paired(correct_a: np.ndarray, correct_b: np.ndarray, n_boot: int, seed: int):
-    """Mean of a - b over posts with its paired bootstrap 95% interval."""
-    from xling.metrics import bootstrap_ci
-
-    return bootstrap_ci(correct_a - correct_b, n_boot, seed=seed)
-
-
 def _correct_by_post(preds: pd.DataFrame) -> pd.Series:
     """Per post, the share of seeds (runs) that got it right."""
     return (preds["prediction"] == preds["label"]).groupby(preds["post_id"]).mean()
@@ -361,6 +338,8 @@ def curve_gains(
     """Per (target_lang, k > 0, eval_lang): accuracy against English alone (k = 0) on the same
     posts, averaged over seeds per post, with the paired bootstrap interval of the difference
     (posts resampled) and how many seeds improved. ``within_noise`` when the interval holds 0."""
+    from xling.metrics import bootstrap_ci
+
     curve = predictions[predictions["kind"] == "curve"]
     zero = curve[curve["k"] == 0]
     rows = []
@@ -372,7 +351,9 @@ def curve_gains(
             z = zero[zero["lang"] == eval_lang]
             a, b = _correct_by_post(g), _correct_by_post(z)
             common = a.index.intersection(b.index)
-            diff, lo, hi = _paired(a[common].to_numpy(), b[common].to_numpy(), n_boot, seed=seed)
+            diff, lo, hi = bootstrap_ci(
+                a[common].to_numpy() - b[common].to_numpy(), n_boot, seed=seed
+            )
             per_seed = g.groupby("seed").apply(
                 lambda s: float((s["prediction"] == s["label"]).mean()), include_groups=False
             )
@@ -422,7 +403,7 @@ def diversity_table(
         m, c = sub[sub["variant"] == "multi"], sub[sub["variant"] == "control"]
         a, b = _correct_by_post(m), _correct_by_post(c)
         common = a.index.intersection(b.index)
-        diff, lo, hi = _paired(a[common].to_numpy(), b[common].to_numpy(), n_boot, seed)
+        diff, lo, hi = bootstrap_ci(a[common].to_numpy() - b[common].to_numpy(), n_boot, seed=seed)
         _, m_lo, m_hi = bootstrap_ci(a[common].to_numpy(), n_boot, seed=seed)
         _, c_lo, c_hi = bootstrap_ci(b[common].to_numpy(), n_boot, seed=seed)
         f1_m = np.mean(
@@ -457,7 +438,7 @@ def diversity_table(
     return pd.DataFrame(rows)
 
 
-def describe_curve(gains: pd.DataFrame, k_max_only: bool = False) -> list[str]:
+def describe_curve(gains: pd.DataFrame) -> list[str]:
     """Sentences on each target language's own test posts, written from the numbers."""
     lines = []
     own = gains[gains["target_lang"] == gains["eval_lang"]]
