@@ -153,6 +153,7 @@ def test_curve_table_repeats_english_alone_under_every_target():
     row = curve[(curve["target_lang"] == "hu") & (curve["k"] == 25) & (curve["seed"] == 1)]
     hu = row[row["eval_lang"] == "hu"].iloc[0]
     assert hu["n"] == 4 and hu["accuracy"] == 0.75  # T T T F
+    assert hu["majority"] == 1.0  # every gold label is neutral
     assert hu["acc_ci_low"] <= 0.75 <= hu["acc_ci_high"]
 
 

@@ -316,15 +316,23 @@ def curve_table(
                     "n": s["n"],
                     "accuracy": s["accuracy"],
                     "macro_f1": s["macro_f1"],
+                    "majority": _majority(g),
                     "acc_ci_low": ci["accuracy"][0],
                     "acc_ci_high": ci["accuracy"][1],
                     "macro_f1_ci_low": ci["macro_f1"][0],
                     "macro_f1_ci_high": ci["macro_f1"][1],
                 }
             )
-    cols = [*CURVE_COLUMNS, "acc_ci_low", "acc_ci_high", "macro_f1_ci_low", "macro_f1_ci_high"]
+    cols = [*CURVE_COLUMNS, "majority", "acc_ci_low", "acc_ci_high"]
+    cols += ["macro_f1_ci_low", "macro_f1_ci_high"]
     table = pd.DataFrame(rows, columns=cols)
     return table.sort_values(["target_lang", "eval_lang", "k", "seed"]).reset_index(drop=True)
+
+
+def _majority(preds: pd.DataFrame) -> float:
+    """The accuracy of always answering the commonest gold label of these posts: the floor a
+    model that learned only the label mix reaches."""
+    return float(preds.drop_duplicates("post_id")["label"].value_counts(normalize=True).iloc[0])
 
 
 def _correct_by_post(preds: pd.DataFrame) -> pd.Series:
@@ -368,6 +376,7 @@ def curve_gains(
                     "eval_lang": eval_lang,
                     "n_posts": len(common),
                     "n_seeds": len(seeds),
+                    "majority": _majority(z),
                     "acc_k0": float(b[common].mean()),
                     "acc_k": float(a[common].mean()),
                     "diff": diff,
@@ -452,7 +461,8 @@ def describe_curve(gains: pd.DataFrame) -> list[str]:
             f"{r.target_lang}: {r.k} posts of it move accuracy on its own {r.n_posts} test "
             f"posts from {r.acc_k0:.2f} (English alone) to {r.acc_k:.2f}, "
             f"{r.diff:+.2f} [{r.diff_ci_low:+.2f}, {r.diff_ci_high:+.2f}]: {verdict}; "
-            f"{r.seeds_better} of {r.n_seeds} seeds improved"
+            f"{r.seeds_better} of {r.n_seeds} seeds improved (always answering the commonest "
+            f"label scores {r.majority:.2f})"
         )
     return lines
 

@@ -795,6 +795,14 @@ def plot_learning_curve(curve: pd.DataFrame, title: str = "") -> Figure:
                     lw=1.2,
                     label="other languages (mean)" if j == 0 and i == 0 else None,
                 )
+            if i == 0 and "majority" in own and len(own):
+                ax.axhline(
+                    own["majority"].iloc[0],
+                    color="0.3",
+                    ls=":",
+                    lw=1,
+                    label="commonest label, always" if j == 0 else None,
+                )
             n = int(own["n"].max()) if len(own) else 0
             ax.set_xticks(ks)
             ax.set_ylim(-0.02, 1.02)
@@ -810,7 +818,7 @@ def plot_learning_curve(curve: pd.DataFrame, title: str = "") -> Figure:
         bbox_to_anchor=(0.5, 0.0),
         fontsize=7.5,
         frameon=False,
-        ncol=min(len(seeds) + 2, 4),
+        ncol=min(len(seeds) + 3, 5),
     )
     fig.suptitle(
         title or "Learning curve: English plus k posts of a target language",
