@@ -53,21 +53,9 @@ def machine_info() -> dict:
     """CPU model, cores, RAM, host, and the versions of what runs the models."""
     from importlib import metadata
 
-    cpu = platform.processor() or ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    ram_gb = None
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal"):
-                ram_gb = round(int(line.split()[1]) / 1e6, 1)
-    except OSError:
-        pass
+    from xling.report import cpu_model, total_memory
+
+    memory = total_memory()
     versions = {}
     for pkg in ("torch", "transformers", "peft", "llama-cpp-python", "numpy"):
         try:
@@ -76,9 +64,9 @@ def machine_info() -> dict:
             versions[pkg] = None
     return {
         "host": platform.node(),
-        "cpu": cpu,
+        "cpu": cpu_model(),
         "cores": os.cpu_count(),
-        "ram_gb": ram_gb,
+        "ram_gb": round(memory / 1e9, 1) if memory else None,
         "python": platform.python_version(),
         "versions": versions,
     }
