@@ -335,6 +335,11 @@ def _majority(preds: pd.DataFrame) -> float:
     return float(preds.drop_duplicates("post_id")["label"].value_counts(normalize=True).iloc[0])
 
 
+def _accuracy_by_seed(preds: pd.DataFrame) -> pd.Series:
+    """Per seed (run), its accuracy on these posts."""
+    return (preds["prediction"] == preds["label"]).groupby(preds["seed"]).mean()
+
+
 def _correct_by_post(preds: pd.DataFrame) -> pd.Series:
     """Per post, the share of seeds (runs) that got it right."""
     return (preds["prediction"] == preds["label"]).groupby(preds["post_id"]).mean()
@@ -362,12 +367,7 @@ def curve_gains(
             diff, lo, hi = bootstrap_ci(
                 a[common].to_numpy() - b[common].to_numpy(), n_boot, seed=seed
             )
-            per_seed = g.groupby("seed").apply(
-                lambda s: float((s["prediction"] == s["label"]).mean()), include_groups=False
-            )
-            zero_seed = z.groupby("seed").apply(
-                lambda s: float((s["prediction"] == s["label"]).mean()), include_groups=False
-            )
+            per_seed, zero_seed = _accuracy_by_seed(g), _accuracy_by_seed(z)
             seeds = per_seed.index.intersection(zero_seed.index)
             rows.append(
                 {
@@ -601,11 +601,12 @@ def run_data_size(
     for run in tqdm(plan, desc="runs", disable=not progress):
         train = sets[run.run_id]
         folder = out_dir / "runs" / run.run_id
+        run_settings = replace(settings, seed=run.seed)
         result = finetune_lora(
             base.folder,
             [examples[pid] for pid in train["post_id"]],
             folder,
-            replace(settings, seed=run.seed),
+            run_settings,
             base_sha=base.sha256,
             pad_id=tokenizer.pad_token_id or 0,
             progress=progress,
@@ -619,7 +620,7 @@ def run_data_size(
             evaluate,
             prompt,
             tokenizer,
-            replace(settings, seed=run.seed),
+            run_settings,
             base_sha=base.sha256,
             out=folder / "eval.csv",
             device=device,
