@@ -58,7 +58,7 @@ setup() {
         "$PY" -m pip install --disable-pip-version-check -e ".[dev]"
     "$PY" -m ipykernel install --sys-prefix --name xling --display-name "Python (xling)" >/dev/null
     # llama.cpp's GGUF converter is in no wheel: take it from the pinned llama-cpp-python sdist
-    "$PY" -m xling.quantize --install-converter >/dev/null
+    "$PY" -m xling.run.setup >/dev/null
     echo "$want" >"$stamp"
     log "set-up complete"
 }
@@ -78,6 +78,6 @@ case "${1:-}" in
     ;;
 *)
     setup
-    exec "$PY" -m xling.runner "$@"
+    exec "$PY" -m xling.run.runner "$@"
     ;;
 esac

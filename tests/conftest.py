@@ -1,14 +1,39 @@
-"""Shared fixtures: the authors' data when present, a scratch copy of the project for runs."""
+"""Shared fixtures: the authors' data when present, a scratch copy of the project for runs.
+
+Tests never write into the real runs/ or figures/: before xling is imported, ``XLING_RUNS`` and
+``XLING_FIGURES`` point every output of this test session (in-process and in the runs the tests
+start as subprocesses) at one scratch folder.
+"""
 
 from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
 
-from xling import paths
+OUTPUTS = Path(tempfile.mkdtemp(prefix="xling-tests-"))
+os.environ["XLING_RUNS"] = str(OUTPUTS / "runs")
+os.environ["XLING_FIGURES"] = str(OUTPUTS / "figures")
+
+from xling import paths  # noqa: E402  (after the redirect above)
+
+assert paths.RUNS == (OUTPUTS / "runs").resolve(), "xling was imported before conftest"
+
+
+def scratch_env(root: Path, **extra: str) -> dict[str, str]:
+    """The environment for a subprocess that runs the library against a scratch tree: its
+    sources, runs and figures all under ``root``."""
+    return dict(
+        os.environ,
+        XLING_ROOT=str(root),
+        XLING_RUNS=str(root / "runs"),
+        XLING_FIGURES=str(root / "figures"),
+        **extra,
+    )
+
 
 #: The authors' released files, as the workplace provides them (never committed to the project).
 PAPER_DATA = Path(os.environ.get("XLING_PAPER_DATA", paths.ROOT.parent / "shared" / "paper-data"))
@@ -26,7 +51,7 @@ def paper_data() -> Path:
 
 @pytest.fixture(scope="session")
 def paper_posts(paper_data):
-    from xling.data import load_paper_posts
+    from xling.data.sources import load_paper_posts
 
     with pytest.warns(UserWarning, match="normalized"):
         return load_paper_posts(paper_data)
@@ -43,6 +68,15 @@ def scratch_root(tmp_path: Path) -> Path:
         )
     shutil.copy(paths.ROOT / "run_all.sh", root / "run_all.sh")
     return root
+
+
+def train_settings(**values):
+    """TrainSettings as notebook 01 declares its defaults (the one source of them), with
+    ``values`` changed."""
+    from xling import config
+    from xling.models import finetune
+
+    return finetune.TrainSettings.from_params({**config.notebook_defaults("01_finetune"), **values})
 
 
 def write(path: Path, text: str | bytes) -> Path:

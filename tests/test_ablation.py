@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from xling import ablation
+from xling.analysis import ablation
 
 # --------------------------------------------------------------------------------------------
 # Paired statistics, worked by hand
@@ -186,7 +186,8 @@ def test_seen_posts_covers_training_posts_and_near_copies():
 
 
 def test_released_translated_answers_feed_comparison_a(paper_data, paper_posts):
-    from xling import released, translate
+    from xling import translate
+    from xling.analysis import released
 
     preds = released.load_released_predictions(paper_data, paper_posts)
     tr = preds[preds["input"] == "translated"]

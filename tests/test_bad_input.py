@@ -34,8 +34,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import write
-from xling import config, data, infer, metrics, models, paths, prompts, runner
+from conftest import train_settings, write
+from xling import config, data, infer, models, paths
+from xling.models import prompts, scorers
+from xling.run import runner
 
 GOOD = (
     "post_id,text,lang,label,split\n"
@@ -254,7 +256,7 @@ def test_bad_profile_changes_nothing(scratch):
 
 
 def test_a_variant_language_without_training_posts(tmp_path):
-    from xling import finetune
+    from xling.models import finetune
 
     posts = data.load_user_posts(
         write(tmp_path / "p.csv", GOOD + "ko-1,안녕하세요,ko,unrelated,extra\n")
@@ -266,7 +268,7 @@ def test_a_variant_language_without_training_posts(tmp_path):
     # the check comes before any training: an adapter folder is not even created
     out = tmp_path / "adapters" / "ko"
     with pytest.raises(ValueError, match="no training posts"):
-        finetune.finetune_lora(tmp_path / "no-model", [], out, finetune.TrainSettings())
+        finetune.finetune_lora(tmp_path / "no-model", [], out, train_settings())
     assert not out.exists()
 
 
@@ -302,7 +304,7 @@ def test_no_posts_in_the_evaluated_splits(model_file):
     )
     assert predictions.empty
     with pytest.raises(ValueError, match="no predictions .*no posts in the evaluated splits"):
-        metrics.check_predictions(predictions)
+        data.check_predictions(predictions)
     assert not (paths.RUNS / "cache" / "predictions").exists()  # no model opened, nothing cached
 
 
@@ -325,7 +327,7 @@ def _tiny_gguf(path: Path) -> Path:
 
 
 def test_missing_or_truncated_gguf_is_named_before_llama_cpp_loads_it(model_file):
-    from xling import quantize, translate
+    from xling import translate
 
     whole = _tiny_gguf(model_file.parent / "tiny.gguf")
     assert models.check_gguf(whole)["n_tensors"] == 1
@@ -334,17 +336,17 @@ def test_missing_or_truncated_gguf_is_named_before_llama_cpp_loads_it(model_file
     prompt = prompts.plain_prompt()
     for bad, message in ((cut, "truncated GGUF file"), (header_only, "truncated or corrupt")):
         with pytest.raises(models.ModelError, match=message) as err:
-            infer.LlamaCppScorer(bad, prompt)
+            scorers.LlamaCppScorer(bad, prompt)
         assert str(bad) in str(err.value)
         with pytest.raises(models.ModelError, match=message):
             translate.LlamaCppTranslator(bad)
     with pytest.raises(models.ModelError, match="truncated GGUF file"):
-        infer.LlamaCppScorer(whole, prompt, lora=cut)
+        scorers.LlamaCppScorer(whole, prompt, lora=cut)
     missing = model_file.parent / "gone.gguf"
     with pytest.raises(
         FileNotFoundError, match=f"model GGUF file not found: {re.escape(str(missing))}"
     ):
-        infer.LlamaCppScorer(missing, prompt)
+        scorers.LlamaCppScorer(missing, prompt)
     # a classification with a broken file leaves the cache of the good one as it was
     posts = pd.DataFrame({"post_id": ["a", "b"], "text": ["one", "two"]})
     good = infer.ModelFiles("llamacpp-q4_k_m", model_file)
@@ -358,7 +360,7 @@ def test_missing_or_truncated_gguf_is_named_before_llama_cpp_loads_it(model_file
     base = models.BaseModel("embedded", model_file.parent, model_file, "0" * 64)
     run = model_file.parent / "runs" / "smoke"
     with pytest.raises(FileNotFoundError, match=r"en-q8_0.gguf not found \(run 02_quantize"):
-        quantize.model_files(run, base, "en", "llamacpp-q8_0")
+        models.model_files(run, base, "en", "llamacpp-q8_0")
 
 
 def test_model_folder_without_weights_is_named(tmp_path):
@@ -446,11 +448,11 @@ def test_changed_training_posts_retrain_and_never_resume_a_stale_checkpoint(tmp_
     import torch
 
     from conftest import tiny_gemma
-    from xling import finetune
+    from xling.models import finetune
 
     folder = tmp_path / "tiny"
     tiny_gemma().save_pretrained(folder, safe_serialization=True)
-    settings = finetune.TrainSettings(
+    settings = train_settings(
         lora_r=2, lora_alpha=4, lr=1e-2, steps=2, batch_size=2, save_every=1, seed=3
     )
     examples = [finetune.Example(f"p{i}", [2, 10 + i, 20, 30 + i % 4], 1) for i in range(4)]

@@ -11,7 +11,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from xling import bench, paths, prompts
+from xling import bench, paths
+from xling.analysis import cost
+from xling.models import prompts
 
 CONFIG = {
     "hidden_size": 8,
@@ -46,15 +48,15 @@ def test_model_flops_of_the_embedded_model_config(embedded_base):
 
 def test_cost_arithmetic():
     # 10 posts/s at $0.36 an hour: 1M posts take 1e5 s = 27.8 h, $10
-    assert bench.dollars_per_million_posts(10, 0.36) == pytest.approx(10.0)
+    assert cost.dollars_per_million_posts(10, 0.36) == pytest.approx(10.0)
     # GPT-4o: 100 input tokens at $2.50/M and 3 output tokens at $10/M a post: $280 per 1M posts
-    assert bench.api_dollars_per_million_posts(100, 3, "gpt-4o") == pytest.approx(280.0)
+    assert cost.api_dollars_per_million_posts(100, 3, "gpt-4o") == pytest.approx(280.0)
     rows = bench.cost_rows({"local": 10.0}, 100, 3, 0.36)
     local = rows.iloc[0]
     assert local["usd_per_1m_posts"] == pytest.approx(10.0)
     assert local["gpt-4o_cost_ratio"] == pytest.approx(28.0)
     assert local["gpt-4o-mini_cost_ratio"] == pytest.approx((100 * 0.15 + 3 * 0.60) / 10)
-    assert rows["configuration"].str.contains("API").sum() == len(bench.API_PRICES)
+    assert rows["configuration"].str.contains("API").sum() == len(cost.API_PRICES)
 
 
 def test_summarize_ratios_agreement_and_share_of_limit():

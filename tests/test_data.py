@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 
 from conftest import write
-from xling import data, metrics
+from xling import data
+from xling.analysis import metrics
 
 GOOD = (
     "post_id,text,lang,label\n"

@@ -6,8 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from xling import datasize
-from xling.data import LABELS
+from conftest import train_settings
+from xling.analysis import datasize
+from xling.schema import LABELS
 
 
 def _posts(n_per_label=(39, 12, 12, 12), langs=("en", "hu")) -> pd.DataFrame:
@@ -212,25 +213,34 @@ def test_eval_posts_are_capped_per_language_and_name_missing_languages():
 
 
 def test_train_settings_from_notebook_parameters():
-    from xling.finetune import TrainSettings
+    from xling import config
+    from xling.models.finetune import TrainSettings
 
-    s = TrainSettings.from_params(
-        {"lora_r": 4, "target_modules": ["q_proj"], "seed": 9, "profile": "demo", "ks": [0]}
-    )
+    params = {**config.notebook_defaults("06_data_size"), "lora_r": 4, "seed": 9}
+    params["target_modules"] = ["q_proj"]
+    s = TrainSettings.from_params(params)  # extra keys (ks, profile) are ignored
     assert s.lora_r == 4 and s.target_modules == ("q_proj",) and s.seed == 9
-    assert s.lr == TrainSettings().lr  # not named: the default
+    # 01 and 06 declare the same training defaults (steps apart: the demo sets each its own)
+    one = TrainSettings.from_params(config.notebook_defaults("01_finetune"))
+    six = TrainSettings.from_params(config.notebook_defaults("06_data_size"))
+    assert one.lr == six.lr and one.lora_alpha == six.lora_alpha and one.steps != six.steps
+    # a knob left out is an error naming it, never a silent default
+    del params["lr"]
+    with pytest.raises(ValueError, match="training parameters missing: lr"):
+        TrainSettings.from_params(params)
 
 
 @pytest.mark.slow
 def test_a_second_run_redoes_nothing(tmp_path, embedded_base, monkeypatch):
     from transformers import AutoTokenizer
 
-    from xling import data, finetune, prompts
+    from xling import data
+    from xling.models import prompts
 
     posts = data.subsample(data.load_demo_posts(), 6, seed=0)
     tok = AutoTokenizer.from_pretrained(embedded_base.folder)
     prompt = prompts.make_prompt("plain", tok)
-    settings = finetune.TrainSettings(
+    settings = train_settings(
         lora_r=2, lora_alpha=4, steps=2, batch_size=2, max_length=96, save_every=1
     )
     plan = datasize.plan_runs(["de"], [0, 3], [1])
@@ -263,7 +273,7 @@ class CharTokenizer:
 
 
 def test_an_impossible_run_is_refused_before_any_run_trains(tmp_path, monkeypatch):
-    from xling import finetune, prompts
+    from xling.models import finetune, prompts
 
     def boom(*a, **k):
         raise AssertionError("trained before every training set was checked")
@@ -279,7 +289,7 @@ def test_an_impossible_run_is_refused_before_any_run_trains(tmp_path, monkeypatc
             None,
             CharTokenizer(),
             prompts.plain_prompt(),
-            finetune.TrainSettings(max_length=200),
+            train_settings(max_length=200),
             tmp_path,
             base_langs=["en"],
             multi_langs=["en", "hu"],

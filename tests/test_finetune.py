@@ -14,8 +14,8 @@ import pandas as pd
 import pytest
 import torch
 
-from conftest import tiny_gemma
-from xling import finetune, prompts
+from conftest import tiny_gemma, train_settings
+from xling.models import finetune, prompts
 
 
 def test_collate_points_at_the_positions_that_predict_the_answer():
@@ -123,7 +123,7 @@ TRAIN_SCRIPT = textwrap.dedent(
     folder, out, delay = sys.argv[1], sys.argv[2], float(sys.argv[3])
     examples = [finetune.Example(str(i), [2, 10 + i % 7, 20 + i % 5, 30 + i % 3, 40 + i % 4], 1)
                 for i in range(24)]
-    settings = finetune.TrainSettings(lora_r=4, lora_alpha=8, lora_dropout=0.1, lr=5e-3, steps=8,
+    settings = train_settings(lora_r=4, lora_alpha=8, lora_dropout=0.1, lr=5e-3, steps=8,
                                       batch_size=4, save_every=2, seed=7)
     finetune.finetune_lora(folder, examples, out, settings, progress=False,
                            on_step=lambda step: time.sleep(delay))
@@ -178,15 +178,15 @@ def test_killed_training_resumes_and_ends_where_an_uninterrupted_run_ends(tmp_pa
 def test_base_loads_in_the_configured_dtype_and_qlora_is_refused_without_a_gpu(tmp_path):
     folder = tmp_path / "tiny"
     tiny_gemma().save_pretrained(folder, safe_serialization=True)
-    bf16 = finetune.load_for_training(folder, finetune.TrainSettings(dtype="bfloat16"))
+    bf16 = finetune.load_for_training(folder, train_settings(dtype="bfloat16"))
     assert {p.dtype for p in bf16.parameters()} == {torch.bfloat16}
     with pytest.raises(ValueError, match="dtype 'float8'"):
-        finetune.load_for_training(folder, finetune.TrainSettings(dtype="float8"))
+        finetune.load_for_training(folder, train_settings(dtype="float8"))
     with pytest.raises(ValueError, match="only 'nf4'"):
-        finetune.load_for_training(folder, finetune.TrainSettings(base_quant="int3"))
+        finetune.load_for_training(folder, train_settings(base_quant="int3"))
     if not torch.cuda.is_available():
         with pytest.raises(RuntimeError, match="needs a CUDA GPU"):
-            finetune.load_for_training(folder, finetune.TrainSettings(base_quant="nf4"))
+            finetune.load_for_training(folder, train_settings(base_quant="nf4"))
 
 
 def test_answer_loss_in_bfloat16_is_computed_in_float32():

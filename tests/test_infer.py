@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from xling import infer, paths, prompts
+from xling import infer, paths
+from xling.models import prompts, scorers
 
 POSTS = pd.DataFrame(
     {
@@ -163,15 +164,15 @@ def demo_texts():
 
 def test_batched_scorer_gives_score_one_labels(embedded_gguf, demo_texts):
     prompt = prompts.plain_prompt()
-    one = infer.LlamaCppScorer(embedded_gguf, prompt)
+    one = scorers.LlamaCppScorer(embedded_gguf, prompt)
     ref = np.array([one.score_one(t) for t in demo_texts])
     one.close()
     # one post per decode: the same cells as score_one's, so the same bits
-    single = infer.LlamaCppBatchScorer(embedded_gguf, prompt, batch_size=1, flash_attn=False)
+    single = scorers.LlamaCppBatchScorer(embedded_gguf, prompt, batch_size=1, flash_attn=False)
     np.testing.assert_array_equal(single.score_many(demo_texts[:3]), ref[:3])
     single.close()
     # 4 posts per decode (9 posts: batches of 4, 4, 1), the logits of each read by its index
-    batched = infer.LlamaCppBatchScorer(embedded_gguf, prompt, batch_size=4)
+    batched = scorers.LlamaCppBatchScorer(embedded_gguf, prompt, batch_size=4)
     got = batched.score_many(demo_texts)
     assert batched.n_decode_calls == 1 + 3  # the prefix once, then three batches
     n_prefix = len(batched.prefix)
@@ -190,11 +191,11 @@ def test_batched_scorer_evaluates_a_post_whole_when_its_tokens_merge_with_the_pr
 ):
     # "quest" + "ion" is one token in the rendered prompt, not the prefix's last token
     prompt = prompts.Prompt("merged", "Answer the quest", "ion about this post: {text}\nAnswer =")
-    one = infer.LlamaCppScorer(embedded_gguf, prompt)
+    one = scorers.LlamaCppScorer(embedded_gguf, prompt)
     texts = demo_texts[:3]
     ref = np.array([one.score_one(t) for t in texts])
     one.close()
-    batched = infer.LlamaCppBatchScorer(embedded_gguf, prompt, batch_size=2)
+    batched = scorers.LlamaCppBatchScorer(embedded_gguf, prompt, batch_size=2)
     toks = batched.tokenize(prompt.render(texts[0]))
     assert toks[: len(batched.prefix)] != batched.prefix  # the whole-post path is taken
     got = batched.score_many(texts)
@@ -206,7 +207,7 @@ def test_batched_scorer_evaluates_a_post_whole_when_its_tokens_merge_with_the_pr
 
 
 def test_batched_scorer_packs_posts_by_count_and_tokens():
-    s = object.__new__(infer.LlamaCppBatchScorer)
+    s = object.__new__(scorers.LlamaCppBatchScorer)
     s.prefix, s.batch_size, s.max_batch_tokens = [1, 2], 3, 10
     # suffix sizes 4, 4, 4, 1, 1, 1, 1 (after the 2 prefix tokens); a post that does not start
     # with the prefix counts whole (5 tokens)

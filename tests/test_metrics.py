@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 from sklearn.metrics import f1_score
 
-from xling import metrics
+from xling import data
+from xling.analysis import metrics
 
 U, N, P, A, F = "unrelated", "neutral", "pro-immigration", "anti-immigration", "failed"
 TRUTH = [U, U, N, P, A, A]
@@ -118,7 +119,7 @@ def test_by_evalset_groups_and_pooled_multi():
 
 def test_bad_predictions_table_is_refused_with_row_and_field():
     with pytest.raises(ValueError, match="missing column"):
-        metrics.check_predictions(table().drop(columns="method"))
+        data.check_predictions(table().drop(columns="method"))
     bad = table(pred=[U, N, N, P, "Neutral", U])
     with pytest.raises(ValueError, match="row 4, field prediction"):
-        metrics.check_predictions(bad)
+        data.check_predictions(bad)

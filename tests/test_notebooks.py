@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 
 import pandas as pd
 import pytest
 
-from conftest import write
+from conftest import scratch_env, write
 from xling import config, paths
 
 
@@ -31,9 +30,9 @@ def test_parameters_cell_comes_right_after_the_title():
 
 
 def _runner(root, *args, env_extra=None):
-    env = dict(os.environ, XLING_ROOT=str(root), **(env_extra or {}))
+    env = scratch_env(root, **(env_extra or {}))
     return subprocess.run(
-        [sys.executable, "-m", "xling.runner", *args],
+        [sys.executable, "-m", "xling.run.runner", *args],
         capture_output=True,
         text=True,
         env=env,
@@ -150,7 +149,7 @@ def test_bad_config_is_refused_before_anything_runs(scratch_root):
 def test_qlora_without_bitsandbytes_is_skipped_with_the_reason():
     import importlib.util
 
-    from xling import runner
+    from xling.run import runner
 
     params = {"base_model": "embedded", "device": "cpu", "base_quant": "nf4"}
     reason = runner.missing_requirement(["model"], params, "demo")

@@ -8,8 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import tiny_gemma
-from xling import finetune, infer, models, prompts, quantize
+from conftest import tiny_gemma, train_settings
+from xling import models
+from xling.models import finetune, prompts, quantize, scorers
 
 
 def test_missing_truncated_and_foreign_files_are_refused(tmp_path):
@@ -91,17 +92,17 @@ def test_round_trip_to_gguf_keeps_the_model(tmp_path, embedded_base):
     assert quantize.quantize_gguf(f16, q8, "q8_0") > 0
     assert q8.stat().st_size < f16.stat().st_size
 
-    ref = infer.score_posts(
-        infer.TransformersScorer(tiny_gemma(vocab_size=262144), tok, prompt), POSTS, False
+    ref = scorers.score_posts(
+        scorers.TransformersScorer(tiny_gemma(vocab_size=262144), tok, prompt), POSTS, False
     )
     got = {}
     for path in (f16, q8):
-        scorer = infer.LlamaCppScorer(path, prompt, n_ctx=512)
-        got[path.name] = infer.score_posts(scorer, POSTS, False)
+        scorer = scorers.LlamaCppScorer(path, prompt, n_ctx=512)
+        got[path.name] = scorers.score_posts(scorer, POSTS, False)
         scorer.close()
     cols = [c for c in ref.columns if c.startswith("logp_")]
     np.testing.assert_allclose(got[f16.name][cols], ref[cols], atol=2e-3)
-    assert infer.agreement_and_kl(ref, got[q8.name])[1] < 1e-3
+    assert scorers.agreement_and_kl(ref, got[q8.name])[1] < 1e-3
 
     # a mixed file: the attention weights from the Q8_0 file, the rest from the Q4_K_M file
     import gguf
@@ -125,7 +126,7 @@ def test_round_trip_to_gguf_keeps_the_model(tmp_path, embedded_base):
 
     # a LoRA adapter: merged in transformers vs applied at run time in llama.cpp
     examples = finetune.encode_examples(POSTS, prompt, tok, 64)
-    settings = finetune.TrainSettings(
+    settings = train_settings(
         lora_r=4, lora_alpha=32, lr=0.05, steps=4, batch_size=3, lora_dropout=0.0, save_every=100
     )
     run = finetune.finetune_lora(folder, examples, tmp_path / "run", settings, progress=False)
@@ -135,10 +136,12 @@ def test_round_trip_to_gguf_keeps_the_model(tmp_path, embedded_base):
     from transformers import AutoModelForCausalLM
 
     merged_model = AutoModelForCausalLM.from_pretrained(merged, dtype=torch.float32)
-    ref_lora = infer.score_posts(infer.TransformersScorer(merged_model, tok, prompt), POSTS, False)
+    ref_lora = scorers.score_posts(
+        scorers.TransformersScorer(merged_model, tok, prompt), POSTS, False
+    )
     assert not np.allclose(ref_lora[cols], ref[cols], atol=1e-3)  # the adapter changed the model
-    scorer = infer.LlamaCppScorer(f16, prompt, lora=lora, n_ctx=512)
-    with_lora = infer.score_posts(scorer, POSTS, False)
+    scorer = scorers.LlamaCppScorer(f16, prompt, lora=lora, n_ctx=512)
+    with_lora = scorers.score_posts(scorer, POSTS, False)
     scorer.close()
     np.testing.assert_allclose(with_lora[cols], ref_lora[cols], atol=5e-3)
 

@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from xling import regression as reg
-from xling.metrics import PREDICTION_COLUMNS
+from xling.analysis import regression as reg
+from xling.schema import PREDICTION_COLUMNS
 
 # Twelve made-up languages (real ISO codes, made-up shares), three of them below the threshold.
 SIM_SHARES = {

@@ -10,10 +10,11 @@ import pandas as pd
 import pytest
 
 from conftest import write
-from xling import data, released
-from xling.data import PostsError
-from xling.metrics import PREDICTION_COLUMNS
-from xling.released import prediction_from_raw, raw_output_kind
+from xling import data
+from xling.analysis import released
+from xling.analysis.released import prediction_from_raw, raw_output_kind
+from xling.data.validate import PostsError
+from xling.schema import PREDICTION_COLUMNS
 
 Q4, FULL = released.BACKEND_Q4, released.BACKEND_FULL
 

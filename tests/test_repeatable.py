@@ -9,7 +9,10 @@ import json
 import pandas as pd
 import pytest
 
-from xling import config, data, finetune, infer, metrics, paths, prompts
+from conftest import train_settings
+from xling import config, data, infer, paths
+from xling.analysis import metrics
+from xling.models import finetune, prompts
 
 
 def _smoke(notebook: str) -> dict:
@@ -63,7 +66,7 @@ def test_same_seed_same_adapter_another_seed_another_adapter(tmp_path, embedded_
             embedded_base.folder,
             examples,
             tmp_path / name,
-            finetune.TrainSettings(**base, seed=seed),
+            train_settings(**base, seed=seed),
             base_sha=embedded_base.sha256,
             pad_id=tok.pad_token_id or 0,
             progress=False,

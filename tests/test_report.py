@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from conftest import write
-from xling import paths, report, runner
+from xling import paths
+from xling.run import report, runner
 
 PROFILE = "toy"
 #: A CSV cell with every HTML special character; it must come out escaped.
@@ -27,6 +28,12 @@ def point_paths_at(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     for name, value in list(vars(paths).items()):
         if isinstance(value, Path) and value.is_relative_to(old):
             monkeypatch.setattr(paths, name, root / value.relative_to(old))
+    for name, rel in (
+        ("RUNS", "runs"),
+        ("FIGURES", "figures"),
+        ("MODEL_CACHE", "runs/cache/models"),
+    ):
+        monkeypatch.setattr(paths, name, root / rel)
 
 
 def stream(text: str) -> dict:
@@ -84,18 +91,29 @@ def fake_run(tmp_path, monkeypatch) -> Path:
     for name in ("00_data", "01_train", "02_eval"):  # the project's notebooks (sources)
         write(paths.NOTEBOOKS / f"{name}.ipynb", executed_notebook())
     nb_dir = run / "notebooks"
-    write(
-        nb_dir / "00_data.ipynb",
-        executed_notebook(
-            stream(
-                f"loaded 35 posts\nsaved figures/{PROFILE}/x.png\nsaved figures/{PROFILE}/x.pdf\n"
-            ),
-            stream(f"saved runs/{PROFILE}/metrics/t.csv (35 rows)\n"),
-            stream(f"saved figures/{PROFILE}/gone.png\nsaved figures/{PROFILE}/y.png\n"),
-            stream(f"saved runs/{PROFILE}/summary.txt\nsaved figures/{PROFILE}/x.png\n"),
-        ),
-    )
-    write(nb_dir / "01_train.ipynb", executed_notebook(stream(f"saved runs/{PROFILE}/partial.csv")))
+    write(nb_dir / "00_data.ipynb", executed_notebook(stream("loaded 35 posts\n")))
+    write(nb_dir / "01_train.ipynb", executed_notebook(stream("training\n")))
+    # what the save helpers recorded, in the order written: summary.txt was never printed, and
+    # gone.png was deleted since
+    written = [
+        ("00_data", f"figures/{PROFILE}/x.png"),
+        ("00_data", f"figures/{PROFILE}/x.pdf"),
+        ("00_data", f"runs/{PROFILE}/metrics/t.csv"),
+        ("00_data", f"figures/{PROFILE}/gone.png"),
+        ("00_data", f"figures/{PROFILE}/y.png"),
+        ("00_data", f"runs/{PROFILE}/summary.txt"),
+        ("01_train", f"runs/{PROFILE}/partial.csv"),
+    ]
+    manifest = {
+        key: {
+            "writer": writer,
+            "written": f"2026-11-22 20:00:{i:02d} UTC",
+            "sha256": "",
+            "bytes": 0,
+        }
+        for i, (writer, key) in enumerate(written)
+    }
+    write(run / "manifest.json", json.dumps(manifest))
     state = {
         "00_data": {
             "status": "ok",
@@ -116,16 +134,19 @@ def fake_run(tmp_path, monkeypatch) -> Path:
     return run
 
 
-def test_saved_lines_are_parsed_with_their_notes_dropped(fake_run):
-    saved = report.saved_files(fake_run / "notebooks" / "00_data.ipynb")
-    assert saved == [
+def test_outputs_come_from_the_manifest_in_the_order_written(fake_run):
+    items = report.notebook_outputs(PROFILE, "00_data", fake_run)
+    # x.pdf is left out (its PNG twin is shown); summary.txt is there though never printed
+    assert [i["path"] for i in items] == [
         f"figures/{PROFILE}/x.png",
-        f"figures/{PROFILE}/x.pdf",
-        f"runs/{PROFILE}/metrics/t.csv",  # "(35 rows)" dropped
+        f"runs/{PROFILE}/metrics/t.csv",
         f"figures/{PROFILE}/gone.png",
         f"figures/{PROFILE}/y.png",
-        f"runs/{PROFILE}/summary.txt",  # x.png printed twice, kept once
+        f"runs/{PROFILE}/summary.txt",
     ]
+    kinds = [i["kind"] for i in items]
+    assert kinds == ["figure", "table", "missing", "figure", "text"]
+    assert report.notebook_outputs(PROFILE, "02_eval", fake_run) == []
 
 
 def test_cells_round_to_three_decimals():
@@ -317,4 +338,4 @@ def test_a_broken_report_does_not_hide_the_run(scratch_root, monkeypatch):
     assert [(o.notebook, o.status) for o in outcomes] == [("00_data", "ran")]
     warning = [line for line in lines if line.startswith("warning: the run report")]
     assert warning and "OSError: disk full" in warning[0]
-    assert "python -m xling.report --profile smoke" in warning[0]
+    assert "python -m xling.run.report --profile smoke" in warning[0]

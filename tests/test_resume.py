@@ -5,7 +5,6 @@ test_finetune.py::test_killed_training_resumes_and_ends_where_an_uninterrupted_r
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -17,8 +16,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from conftest import write
-from xling import paths, runner
+from conftest import scratch_env, write
+from xling import paths
+from xling.run import runner
 
 # --------------------------------------------------------------------------------------------
 # A scratch project of three tiny notebooks, run by the real runner with papermill faked
@@ -145,7 +145,7 @@ KILLABLE_RUNNER = textwrap.dedent(
     pm = types.ModuleType("papermill")
     pm.execute_notebook, pm.PapermillExecutionError = execute_notebook, PapermillExecutionError
     sys.modules["papermill"] = pm
-    from xling import runner
+    from xling.run import runner
     sys.exit(runner.main(sys.argv[1:]))
     """
 )
@@ -157,7 +157,7 @@ def test_run_killed_mid_notebook_resumes_at_that_notebook(tmp_path):
     root = _scratch_project(tmp_path / "xling")
     script = write(tmp_path / "run.py", KILLABLE_RUNNER)
     log = tmp_path / "executed.log"
-    env = dict(os.environ, XLING_ROOT=str(root), FAKE_LOG=str(log))
+    env = scratch_env(root, FAKE_LOG=str(log))
     cmd = [sys.executable, str(script), "--profile", "tiny"]
     proc = subprocess.Popen(
         cmd, env={**env, "FAKE_HANG": "01_second"}, stdout=subprocess.PIPE, text=True

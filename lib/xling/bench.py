@@ -2,25 +2,25 @@
 
 Absolute times on a shared machine are noisy, so every configuration runs in the same run on the
 same posts and the tables give ratios. Each configuration runs in a child process of its own
-(multiprocessing, spawn), so its peak resident memory is the child's own ``ru_maxrss`` (Python,
-the libraries and the model included; the resident memory before the model is loaded is reported
-beside it).
+(multiprocessing, spawn), so its peak resident memory is the child's own ``ru_maxrss`` (Python, the
+libraries and the model included; the resident memory before the model is loaded is reported beside
+it).
 
 The physical limit is measured too: this machine's dense matrix-product throughput (fp32 with
-torch's GEMM, int8 with ``torch._int_mm``) and the model's FLOPs per token from its config give
-the tokens per second the machine could reach, and each configuration's share of it.
+torch's GEMM, int8 with ``torch._int_mm``) and the model's FLOPs per token from its config give the
+tokens per second the machine could reach, and each configuration's share of it.
 
-Cost: dollars per million posts from the measured posts per second and a machine price per hour
-(a parameter, not a measurement), beside the published API prices (../shared/FACTS.md) applied to
-the measured prompt and answer tokens per post.
+Cost (:mod:`xling.analysis.cost`, which notebook 02 uses too): dollars per million posts from the
+measured posts per second and a machine price per hour (a parameter, not a measurement), beside the
+published API prices (docs/FACTS.md) applied to the measured prompt and answer tokens per post.
+
+Layer: the top (may import every other layer; nothing imports it).
 """
 
 from __future__ import annotations
 
 import json
 import os
-import platform
-import resource
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -30,62 +30,10 @@ import numpy as np
 import pandas as pd
 
 from xling import paths
-
-#: Published API prices, $ per 1M tokens (input, output), as ../shared/FACTS.md gives them.
-API_PRICES = {"gpt-4o": (2.50, 10.00), "gpt-4o-mini": (0.15, 0.60)}
-
-#: The paper's speed and cost claims (../shared/FACTS.md).
-PAPER_CLAIMS = {
-    "speed_up_v2": "26-168x faster inference than commercial LLMs (abstract v2)",
-    "cost_v2": "over 1000x cost savings (abstract v2)",
-    "v1": "35x faster at 0.00000989% of GPT-4o's cost (abstract v1)",
-}
+from xling.analysis.cost import PAPER_CLAIMS, cost_rows
+from xling.run.machine import machine_info, peak_rss_mb, rss_mb
 
 RESULTS = paths.ROOT / "bench" / "results"
-
-
-# --------------------------------------------------------------------------------------------
-# The machine
-# --------------------------------------------------------------------------------------------
-
-
-def machine_info() -> dict:
-    """CPU model, cores, RAM, host, and the versions of what runs the models."""
-    from importlib import metadata
-
-    from xling.report import cpu_model, total_memory
-
-    memory = total_memory()
-    versions = {}
-    for pkg in ("torch", "transformers", "peft", "llama-cpp-python", "numpy"):
-        try:
-            versions[pkg] = metadata.version(pkg)
-        except metadata.PackageNotFoundError:
-            versions[pkg] = None
-    return {
-        "host": platform.node(),
-        "cpu": cpu_model(),
-        "cores": os.cpu_count(),
-        "ram_gb": round(memory / 1e9, 1) if memory else None,
-        "python": platform.python_version(),
-        "versions": versions,
-    }
-
-
-def peak_rss_mb() -> float:
-    """This process's peak resident memory (Linux reports ru_maxrss in KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def rss_mb() -> float | None:
-    """This process's resident memory now."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmRSS"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return None
 
 
 def matmul_limit(kind: str = "fp32", n: int = 2048, seconds: float = 2.0) -> float:
@@ -119,11 +67,6 @@ def matmul_limit(kind: str = "fp32", n: int = 2048, seconds: float = 2.0) -> flo
         op()
         best = min(best, time.perf_counter() - t0)
     return 2 * n**3 / best / 1e9
-
-
-# --------------------------------------------------------------------------------------------
-# FLOPs
-# --------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -172,11 +115,6 @@ class ModelFlops:
         )
 
 
-# --------------------------------------------------------------------------------------------
-# Configurations, each in a child process
-# --------------------------------------------------------------------------------------------
-
-
 @dataclass(frozen=True)
 class Config:
     """One way to classify: ``engine`` transformers or llamacpp; ``method`` score, score-nocache
@@ -198,8 +136,8 @@ def run_config(
 ):
     """Classify ``texts`` with one configuration in this process; the timed part excludes model
     loading and ``warmup`` posts run first. Returns counts, seconds, predictions and memory."""
-    from xling.data import LABELS
-    from xling.infer import parse_answer
+    from xling.models.prompts import parse_answer
+    from xling.schema import LABELS
 
     rss_before = rss_mb()
     threads = threads or os.cpu_count()
@@ -207,7 +145,7 @@ def run_config(
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        from xling.infer import TransformersScorer
+        from xling.models.scorers import TransformersScorer
 
         torch.set_num_threads(threads)
         tok = AutoTokenizer.from_pretrained(config.model)
@@ -219,14 +157,14 @@ def run_config(
         def tokenize(t):
             return tok(t).input_ids
     elif config.method == "score-batched":
-        from xling.infer import LlamaCppBatchScorer
+        from xling.models.scorers import LlamaCppBatchScorer
 
         scorer = LlamaCppBatchScorer(
             config.model, prompt, lora=config.lora, batch_size=config.batch_size, n_threads=threads
         )
         tokenize = scorer.tokenize
     else:
-        from xling.infer import LlamaCppScorer
+        from xling.models.scorers import LlamaCppScorer
 
         scorer = LlamaCppScorer(config.model, prompt, lora=config.lora, n_threads=threads)
         tokenize = scorer.tokenize
@@ -294,11 +232,6 @@ def run_isolated(config: Config, texts: list[str], prompt, warmup: int = 2, thre
         return ex.submit(_child, (config, texts, prompt, warmup, threads)).result()
 
 
-# --------------------------------------------------------------------------------------------
-# The classification benchmark
-# --------------------------------------------------------------------------------------------
-
-
 def setup_command(profile: str) -> str:
     if profile == "demo":
         return "./run_all.sh --only 00_data 01_finetune 02_quantize"
@@ -309,7 +242,8 @@ def benchmark_files(profile: str, variant: str) -> dict:
     """The model files of a variant the benchmark needs; FileNotFoundError naming the command
     that makes them when one is missing."""
     from xling import config as xconfig
-    from xling import models, quantize
+    from xling import models
+    from xling.models import layout
 
     run = paths.RUNS / profile
     posts = run / "posts.csv"
@@ -318,14 +252,14 @@ def benchmark_files(profile: str, variant: str) -> dict:
     missing = [p for p in need if not p.exists()]
     if missing:
         first = missing[0]
-        shown = first.relative_to(paths.ROOT) if first.is_relative_to(paths.ROOT) else first
+        shown = paths.display(first)
         more = f" and {len(missing) - 1} more" if len(missing) > 1 else ""
         raise FileNotFoundError(f"missing {shown}{more}; make them with: {setup_command(profile)}")
     common = xconfig.load_profile(profile).common
     base = models.resolve_base(common.get("base_model") or "embedded")
     files = {"merged": run / "merged" / variant, "posts": posts}
     for backend in ("llamacpp-f16", "llamacpp-q8_0", "llamacpp-q4_k_m", "llamacpp-q4_k_m+lora"):
-        files[backend] = quantize.model_files(run, base, variant, backend)
+        files[backend] = layout.model_files(run, base, variant, backend)
     files["prompt_format"] = common.get("prompt_format", "plain")
     return files
 
@@ -439,8 +373,9 @@ def classify_benchmark(
     log=print,
 ) -> dict:
     """The whole classification benchmark; returns everything the JSON result holds."""
-    from xling import data, quantize
-    from xling.prompts import make_prompt
+    from xling import data
+    from xling.models import quantize
+    from xling.models.prompts import make_prompt
 
     t_start = time.perf_counter()
     files = benchmark_files(profile, variant)
@@ -517,45 +452,6 @@ def classify_benchmark(
     }
 
 
-# --------------------------------------------------------------------------------------------
-# Cost
-# --------------------------------------------------------------------------------------------
-
-
-def dollars_per_million_posts(posts_per_s: float, price_per_hour: float) -> float:
-    """Machine cost of 1M posts at ``posts_per_s`` on a machine at ``price_per_hour``."""
-    return price_per_hour / 3600 / posts_per_s * 1e6
-
-
-def api_dollars_per_million_posts(in_tokens: float, out_tokens: float, api: str) -> float:
-    """API cost of 1M posts with ``in_tokens`` prompt and ``out_tokens`` answer tokens each."""
-    p_in, p_out = API_PRICES[api]
-    return in_tokens * p_in + out_tokens * p_out
-
-
-def cost_rows(rates: dict[str, float], in_tokens: float, out_tokens: float, price_per_hour: float):
-    """$ per 1M posts for each local configuration (name -> posts/s) and for each API, with
-    the API's cost as a multiple of the local one."""
-    rows = []
-    for name, rate in rates.items():
-        local = dollars_per_million_posts(rate, price_per_hour)
-        row = {"configuration": name, "posts_per_s": rate, "usd_per_1m_posts": local}
-        for api in API_PRICES:
-            row[f"{api}_cost_ratio"] = (
-                api_dollars_per_million_posts(in_tokens, out_tokens, api) / local
-            )
-        rows.append(row)
-    for api in API_PRICES:
-        rows.append(
-            {
-                "configuration": f"{api} API ({in_tokens:.0f} + {out_tokens:.1f} tokens/post)",
-                "posts_per_s": None,
-                "usd_per_1m_posts": api_dollars_per_million_posts(in_tokens, out_tokens, api),
-            }
-        )
-    return pd.DataFrame(rows)
-
-
 def cost_table(table: pd.DataFrame, results: list[dict], configs: list[Config], price: float):
     """Cost per 1M posts of every configuration, against the APIs on the measured tokens: the
     prompt tokens per post (this model's tokenizer) and the answer tokens the paper-style
@@ -566,47 +462,6 @@ def cost_table(table: pd.DataFrame, results: list[dict], configs: list[Config], 
     out_tokens = np.mean([r["generated_tokens"] / r["n_posts"] for r in gen]) if gen else 3.0
     rates = dict(zip(table["configuration"], table["posts_per_s"], strict=True))
     return cost_rows(rates, in_tokens, float(out_tokens), price)
-
-
-def cost_from_comparison(
-    comparison: pd.DataFrame,
-    posts: pd.DataFrame,
-    model_folder: str | os.PathLike[str],
-    prompt_format: str,
-    price_per_hour: float,
-) -> pd.DataFrame:
-    """The cost table of notebook 02: the posts/s it measured per backend (mean over variants),
-    the prompt tokens of its comparison posts (this model's tokenizer) and one answer token a
-    post (the score method reads one)."""
-    from transformers import AutoTokenizer
-
-    from xling.infer import answer_tokens
-    from xling.prompts import make_prompt
-
-    tok = AutoTokenizer.from_pretrained(model_folder)
-    prompt = make_prompt(prompt_format, tok)
-    stem = answer_tokens(lambda s: tok(s).input_ids, prompt).stem
-    lengths = [len(tok(prompt.render(t)).input_ids) + len(stem) for t in posts["text"]]
-    rates = comparison.groupby("backend", sort=False)["posts_per_s"].mean().to_dict()
-    return cost_rows(rates, float(np.mean(lengths)), 1.0, price_per_hour)
-
-
-def describe_cost(cost: pd.DataFrame, price_per_hour: float) -> list[str]:
-    """Sentences computed from a cost table, beside the paper's claims."""
-    local = cost[cost["posts_per_s"].notna()]
-    best = local.loc[local["usd_per_1m_posts"].idxmin()]
-    return [
-        f"at ${price_per_hour:.2f} an hour (an assumed machine price), the cheapest here is "
-        f"{best['configuration']}: ${best['usd_per_1m_posts']:.2f} per 1M posts; the same posts "
-        f"through GPT-4o cost {best['gpt-4o_cost_ratio']:,.1f}x as much, through GPT-4o-mini "
-        f"{best['gpt-4o-mini_cost_ratio']:,.1f}x",
-        f"the paper claims {PAPER_CLAIMS['cost_v2']} and {PAPER_CLAIMS['v1']}",
-    ]
-
-
-# --------------------------------------------------------------------------------------------
-# Fine-tuning
-# --------------------------------------------------------------------------------------------
 
 
 def finetune_benchmark(
@@ -670,8 +525,8 @@ def _finetune_child(args):
     import xling
     from xling import config as xconfig
     from xling import data, models
-    from xling.finetune import TrainSettings, encode_examples, finetune_lora, training_sets
-    from xling.prompts import make_prompt
+    from xling.models.finetune import TrainSettings, encode_examples, finetune_lora, training_sets
+    from xling.models.prompts import make_prompt
 
     profile, variant, steps, threads = args
     import torch
@@ -679,13 +534,9 @@ def _finetune_child(args):
 
     torch.set_num_threads(threads or os.cpu_count())
     # the notebook's own defaults, then the profile's values: what 01_finetune trains with
-    declared = xconfig.notebook_parameters(xconfig.notebook_paths()["01_finetune"])
-    params = {k: p.default for k, p in declared.items()}
-    params.update(xconfig.load_profile(profile).params_for("01_finetune"))
+    params = xconfig.effective_params(profile, "01_finetune")
     xling.set_seed(params["seed"])
-    fields = {f.name for f in dataclasses.fields(TrainSettings)}
-    kw = {k: (tuple(v) if k == "target_modules" else v) for k, v in params.items() if k in fields}
-    settings = TrainSettings(**{**kw, "steps": steps + 1, "save_every": 10**6})
+    settings = TrainSettings.from_params({**params, "steps": steps + 1, "save_every": 10**6})
     base = models.resolve_base(params["base_model"])
     tok = AutoTokenizer.from_pretrained(base.folder)
     prompt = make_prompt(params["prompt_format"], tok)
@@ -743,11 +594,6 @@ def _linear_modules(folder, targets):
     ]
 
 
-# --------------------------------------------------------------------------------------------
-# Output
-# --------------------------------------------------------------------------------------------
-
-
 def write_result(result: dict, folder: str | os.PathLike[str] | None = None) -> Path:
     """bench/results/<date>-<host>[-<benchmark>].json"""
     folder = Path(folder) if folder else RESULTS
@@ -797,6 +643,7 @@ CLASSIFY_COLUMNS = {
     "share_of_limit": ("share of own limit", "{:.1%}"),
 }
 
+
 COST_COLUMNS = {
     "configuration": ("configuration", "{}"),
     "posts_per_s": ("posts/s", "{:.1f}"),
@@ -804,6 +651,7 @@ COST_COLUMNS = {
     "gpt-4o_cost_ratio": ("GPT-4o costs ×", "{:,.1f}"),
     "gpt-4o-mini_cost_ratio": ("GPT-4o-mini costs ×", "{:,.1f}"),
 }
+
 
 FINETUNE_COLUMNS = {
     "configuration": ("configuration", "{}"),

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,10 +19,67 @@ from typing import Any
 import yaml
 
 from xling import paths
+from xling.schema import INPUTS, METHODS, SPLITS, TRAIN_SPLITS
 
 
 class ConfigError(ValueError):
     """A profile or override that does not fit the notebooks' declared parameters."""
+
+
+_BACKEND = re.compile(
+    r"llamacpp-(f16|q8_0|q4_k_m|q5_k_m|q4_0|q6_k)(\+[\w.-]+)?|transformers-unquantized"
+)
+
+#: String knobs that take one of a fixed set of values, checked in every profile, override and
+#: notebook default (papermill's parameter reader accepts no ``Literal[...]`` annotation, so the
+#: choices live here). A tuple lists the values; a pattern is matched whole. For a list knob each
+#: element is checked, for a dict knob each element of each value.
+CHOICES: dict[str, tuple | re.Pattern] = {
+    "posts_source": ("demo", "paper", "file"),
+    "device": re.compile(r"cpu|cuda(:\d+)?"),
+    "prompt_format": ("plain", "chat", "paper"),
+    "dtype": ("float32", "bfloat16", "float16"),
+    "base_quant": ("nf4",),
+    "method": METHODS,
+    "methods": METHODS,
+    "input_kind": INPUTS,
+    "coding": ("authors", "half_threshold", "drop"),
+    "train_split": tuple(TRAIN_SPLITS),
+    "train_splits": tuple(TRAIN_SPLITS),
+    "quant_types": ("q8_0", "q4_k_m", "q5_k_m", "q4_0", "q6_k"),
+    "backend": _BACKEND,
+    "backends": _BACKEND,
+    "eval_backend": _BACKEND,
+    "eval_splits": SPLITS,
+    "translate_splits": SPLITS,
+    "ablation_splits": SPLITS,
+    "splits": SPLITS,
+    "authors_splits": SPLITS,
+}
+
+
+def check_choice(key: str, value: Any) -> str | None:
+    """Why ``value`` is not a valid choice for knob ``key`` (None when it is, or when the knob
+    has no fixed choices)."""
+    allowed = CHOICES.get(key)
+    if allowed is None or value is None:
+        return None
+    if isinstance(value, dict):
+        items = [v for vs in value.values() for v in (vs if isinstance(vs, list) else [vs])]
+    elif isinstance(value, list):
+        items = value
+    else:
+        items = [value]
+    for item in items:
+        ok = (
+            isinstance(item, str) and allowed.fullmatch(item) is not None
+            if isinstance(allowed, re.Pattern)
+            else item in allowed
+        )
+        if not ok:
+            what = allowed.pattern if isinstance(allowed, re.Pattern) else ", ".join(allowed)
+            return f"{item!r} is not one of: {what}"
+    return None
 
 
 @dataclass(frozen=True)
@@ -225,3 +283,58 @@ def _check(source: str, key: str, value: Any, param: Param, nb: str) -> None:
             f"{source}: '{key}' must be {param.annotation} (as notebook {nb} declares), "
             f"got {type(value).__name__} {value!r}"
         )
+    why = check_choice(param.name, value)
+    if why:
+        raise ConfigError(f"{source}: '{key}': {why} (xling.config.CHOICES)")
+
+
+def notebook_defaults(notebook: str) -> dict[str, Any]:
+    """A notebook's parameters as its parameters cell sets them (the demo profile's values)."""
+    return {k: p.default for k, p in notebook_parameters(notebook_paths()[notebook]).items()}
+
+
+def effective_params(profile: str, notebook: str, overrides=None) -> dict[str, Any]:
+    """What a notebook runs with under a profile: its defaults, then the profile's values."""
+    return {**notebook_defaults(notebook), **load_profile(profile, overrides).params_for(notebook)}
+
+
+def default_drift(profile: str = "demo", notebooks: dict[str, Path] | None = None) -> list[str]:
+    """Where the parameters cells stop being one source of defaults, one line each:
+
+    - a notebook's default differs from what ``profile`` (the demo) gives it, so running the
+      notebook top to bottom in JupyterLab would train or score something else than
+      ``./run_all.sh`` does;
+    - a knob declared by several notebooks with different types, or with different defaults
+      that the profile does not set per notebook (one word meaning two things).
+    """
+    notebooks = notebooks or notebook_paths()
+    schema = {nb: notebook_parameters(path) for nb, path in notebooks.items()}
+    prof = load_profile(profile)
+    lines = []
+    for nb, decl in schema.items():
+        given = {k: v for k, v in prof.common.items() if k in decl}
+        given.update(prof.blocks.get(nb, {}))
+        for key, value in given.items():
+            if key in decl and decl[key].default != value:
+                lines.append(
+                    f"{nb}: '{key}' defaults to {decl[key].default!r} but profile {profile} "
+                    f"gives {value!r}"
+                )
+    declared: dict[str, list[tuple[str, Param]]] = {}
+    for nb, decl in schema.items():
+        for key, param in decl.items():
+            declared.setdefault(key, []).append((nb, param))
+    for key, owners in declared.items():
+        if len({p.annotation for _, p in owners}) > 1:
+            lines.append(
+                f"'{key}' has different types: "
+                + ", ".join(f"{nb} {p.annotation}" for nb, p in owners)
+            )
+        per_notebook = any(key in prof.blocks.get(nb, {}) for nb, _ in owners)
+        defaults = {json.dumps(p.default, sort_keys=True) for _, p in owners}
+        if len(defaults) > 1 and not per_notebook:
+            lines.append(
+                f"'{key}' has different defaults: "
+                + ", ".join(f"{nb} {p.default!r}" for nb, p in owners)
+            )
+    return lines

@@ -28,7 +28,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from xling.infer import end_cut_line, open_llama, read_jsonl_cache
+from xling.infer import end_cut_line, read_jsonl_cache
+from xling.models.scorers import open_llama
 
 #: English names of the languages, as the prompt writes them.
 LANG_NAMES = {
@@ -104,7 +105,7 @@ def pick_examples(
     translated), short ones first (every prompt token costs on a CPU). Taken from the same
     language when it has enough, topped up from the other languages otherwise (Korean has no
     training posts). The same pool and seed give the same examples."""
-    from xling.data import normalize_text
+    from xling.data.audit import normalize_text
 
     if n_shots <= 0:
         return ()
@@ -197,7 +198,7 @@ def translation_status(translation: str, source: str, truncated: bool = False) -
     """``empty`` (nothing left after cleaning), ``unchanged`` (the source again, up to case,
     punctuation and links), ``truncated`` (decoding stopped at the token limit, mid-sentence
     perhaps) or ``ok``."""
-    from xling.data import normalize_text
+    from xling.data.audit import normalize_text
 
     if not str(translation).strip():
         return "empty"
@@ -237,7 +238,7 @@ class LlamaCppTranslator:
     def translate_one(self, prompt: FewShotPrompt, text: str, max_new_tokens: int = 64):
         """(raw output, truncated): greedy tokens after ``English:`` up to a newline, the end of
         text or ``max_new_tokens`` (then ``truncated`` is True)."""
-        from xling.infer import quiet_stderr
+        from xling.models.scorers import quiet_stderr
 
         prefix = self.tokenize(prompt.prefix)
         toks = self.tokenize(prompt.render(text))
@@ -270,7 +271,7 @@ class LlamaCppTranslator:
         return out.decode("utf-8", errors="replace"), True
 
     def close(self) -> None:
-        from xling.infer import quiet_stderr
+        from xling.models.scorers import quiet_stderr
 
         with quiet_stderr():
             self.llm.close()
@@ -280,7 +281,7 @@ def cache_file(model: str | os.PathLike[str], max_new_tokens: int) -> Path:
     """The translation cache of one (model file, prompt version, token limit): a JSON-lines file,
     one finished post per line."""
     from xling import paths
-    from xling.models import sha256_file
+    from xling.models.base import sha256_file
 
     spec = json.dumps([sha256_file(model), PROMPT_VERSION, INSTRUCTION, max_new_tokens])
     key = hashlib.sha256(spec.encode()).hexdigest()[:20]
@@ -419,7 +420,7 @@ def classify_translations(
     English model gets from this translator. Cached per post by :func:`xling.infer.classify`.
     """
     from xling.infer import classify
-    from xling.metrics import PREDICTION_COLUMNS
+    from xling.schema import PREDICTION_COLUMNS
 
     sub = translated.assign(text=translated["text_mt"].fillna("").astype(str))
     parts = []
@@ -447,19 +448,6 @@ def classify_translations(
     if not parts:
         return pd.DataFrame(columns=list(PREDICTION_COLUMNS))
     return pd.concat(parts, ignore_index=True)[list(PREDICTION_COLUMNS)]
-
-
-def replace_translated(
-    predictions: pd.DataFrame, translated: pd.DataFrame, keys=("variant", "backend", "method")
-) -> pd.DataFrame:
-    """``predictions`` with its input-``translated`` rows for the (variant, backend, method)
-    combinations in ``translated`` replaced by ``translated``; every other row (notebook 03's
-    originals above all) is kept as it was."""
-    keys = list(keys)
-    combos = translated[keys].drop_duplicates()
-    hit = predictions[keys].merge(combos.assign(_hit=True), on=keys, how="left")["_hit"]
-    stale = (predictions["input"] == "translated").to_numpy() & hit.fillna(False).to_numpy(bool)
-    return pd.concat([predictions[~stale], translated], ignore_index=True)
 
 
 # --------------------------------------------------------------------------------------------

@@ -1,15 +1,16 @@
 """The run report: runs/<profile>/report.html, one self-contained page that opens with no server.
 
-Written by ``run_all.sh`` at the end of every run (:func:`xling.runner.run_profile`), failed runs
-included, and rebuilt by hand with ``python -m xling.report --profile NAME``. It holds the profile,
-each notebook's parameters, status and timing (from runs/<profile>/notebooks/state.json), links to
-the executed notebooks, package versions, the hardware, and per notebook the tables and figures it
-produced. Those are found generically: every notebook prints ``saved <relative path>`` for each
-file it writes, so the executed notebook's stream outputs name them. PNG figures are embedded as
-data URIs (their PDF twins are left out), CSV tables are shown as HTML tables (the first rows).
+Written by ``run_all.sh`` at the end of every run (:func:`xling.run.runner.run_profile`), failed
+runs included, and rebuilt by hand with ``python -m xling.run.report --profile NAME``. It holds the
+profile, each notebook's parameters, status and timing (from runs/<profile>/notebooks/state.json),
+links to the executed notebooks, package versions, the hardware, and per notebook the tables and
+figures it produced. Those come from the run's manifest (runs/<profile>/manifest.json, written by
+the save helpers of :mod:`xling.artifacts`): every file a notebook wrote, whether it printed it or
+not. PNG figures are embedded as data URIs (their PDF twins are left out), CSV tables are shown as
+HTML tables (the first rows).
 
-The page carries a tiny script that, once loaded, counts the images that decoded and those that
-did not (``data-images-ok`` / ``data-images-broken`` on ``<body>``): the browser test reads them.
+The page carries a tiny script that, once loaded, counts the images that decoded and those that did
+not (``data-images-ok`` / ``data-images-broken`` on ``<body>``): the browser test reads them.
 """
 
 from __future__ import annotations
@@ -18,183 +19,40 @@ import argparse
 import base64
 import csv
 import html
-import importlib.metadata
 import json
 import math
 import os
-import platform
 import re
-import subprocess
 import sys
-import tomllib
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from xling import config, paths, runner
+from xling import artifacts, config, paths
+from xling.run import state as run_state
+from xling.run.machine import code_version, hardware, package_versions
 
 #: Rows of a CSV shown in the report (the full file is linked).
 TABLE_ROWS = 30
+
+
 #: Characters of a table cell shown in the report (posts and model outputs can be long).
 CELL_CHARS = 200
+
+
 #: Characters of a text file shown in the report.
 TEXT_CHARS = 20_000
+
+
 #: ``saved runs/demo/x.csv`` or ``saved runs/demo/x.csv (436 rows)``: the path, without the note.
-SAVED_LINE = re.compile(r"^saved (?P<path>\S.*?)(?: \([^()]*\))?\s*$")
+
+
 _INT = re.compile(r"[+-]?\d+")
-_REQUIREMENT = re.compile(
-    r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*(?:\[[^\]]*\])?\s*(?:==\s*([^;,\s]+))?"
-)
 
 
 def report_path(profile: str) -> Path:
     """Where a profile's report goes: runs/<profile>/report.html."""
     return paths.RUNS / profile / "report.html"
-
-
-# --------------------------------------------------------------------------------------------
-# Environment: packages and hardware
-# --------------------------------------------------------------------------------------------
-
-
-def pinned_packages() -> list[tuple[str, str, str]]:
-    """(name, pinned version, extra) of the project's dependencies and its ``gpu`` extra ('' for
-    a plain dependency), read from pyproject.toml; from the installed package's metadata when
-    pyproject.toml is not there."""
-    reqs: list[tuple[str, str]] = []
-    try:
-        project = tomllib.loads((paths.ROOT / "pyproject.toml").read_text(encoding="utf-8"))
-        project = project["project"]
-        reqs = [(r, "") for r in project["dependencies"]]
-        reqs += [(r, "gpu") for r in project.get("optional-dependencies", {}).get("gpu", [])]
-    except (OSError, KeyError, tomllib.TOMLDecodeError):
-        try:
-            for r in importlib.metadata.requires("xling") or []:
-                if "extra ==" not in r:
-                    reqs.append((r.split(";")[0], ""))
-                elif "gpu" in r.split(";", 1)[1]:
-                    reqs.append((r.split(";")[0], "gpu"))
-        except importlib.metadata.PackageNotFoundError:
-            pass
-    out = []
-    for req, extra in reqs:
-        m = _REQUIREMENT.match(req)
-        if m:
-            out.append((m[1], m[2] or "", extra))
-    return out
-
-
-def package_versions() -> list[dict[str, str]]:
-    """Each pinned package with its pin, its extra ('' or 'gpu') and the version installed here
-    ('' when absent)."""
-    rows = []
-    for name, pinned, extra in pinned_packages():
-        try:
-            installed = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            installed = ""
-        rows.append({"name": name, "pinned": pinned, "extra": extra, "installed": installed})
-    return rows
-
-
-def cpu_model() -> str:
-    """The CPU's model name from /proc/cpuinfo, or what :mod:`platform` knows."""
-    try:
-        text = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
-        for line in text.splitlines():
-            key, _, value = line.partition(":")
-            if key.strip() in ("model name", "Model", "Hardware") and value.strip():
-                return value.strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine() or "unknown"
-
-
-def total_memory() -> int | None:
-    """Physical memory in bytes, or None where the system does not say."""
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (AttributeError, ValueError, OSError):
-        return None
-
-
-def gpu_description() -> str:
-    """The CUDA GPUs torch sees; torch is imported here only, and may be absent."""
-    try:
-        import torch
-    except ImportError:
-        return "none known (torch is not installed)"
-    try:
-        if not torch.cuda.is_available():
-            return "none (torch sees no CUDA device)"
-        gpus = []
-        for i in range(torch.cuda.device_count()):
-            props = torch.cuda.get_device_properties(i)
-            gpus.append(f"{props.name} ({props.total_memory / 2**30:.0f} GiB)")
-        return ", ".join(gpus) + f"; CUDA {torch.version.cuda}"
-    except Exception as err:  # noqa: BLE001 - a broken driver must not stop the report
-        return f"unknown ({type(err).__name__}: {err})"
-
-
-def hardware() -> dict[str, str]:
-    """CPU, cores, memory, Python, platform and GPU of this machine, as display strings."""
-    cores = os.cpu_count() or 0
-    try:
-        usable = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        usable = cores
-    memory = total_memory()
-    return {
-        "CPU": cpu_model(),
-        "cores": f"{cores}" + (f" ({usable} usable by this process)" if usable != cores else ""),
-        "memory": f"{memory / 2**30:.1f} GiB" if memory else "unknown",
-        "Python": f"{platform.python_version()} ({sys.executable})",
-        "platform": platform.platform(),
-        "GPU": gpu_description(),
-    }
-
-
-def code_version() -> str:
-    """The git commit of the checkout, marked when files differ from it; '' outside git."""
-    try:
-        git = ["git", "-C", str(paths.ROOT)]
-        head = subprocess.run(
-            [*git, "rev-parse", "--short=12", "HEAD"], capture_output=True, text=True, timeout=20
-        )
-        if head.returncode != 0:
-            return ""
-        dirty = subprocess.run(
-            [*git, "status", "--porcelain", "--untracked-files=no"],
-            capture_output=True,
-            text=True,
-            timeout=20,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return ""
-    changed = " with uncommitted changes" if dirty.stdout.strip() else ""
-    return f"git commit {head.stdout.strip()}{changed}"
-
-
-# --------------------------------------------------------------------------------------------
-# What each notebook produced
-# --------------------------------------------------------------------------------------------
-
-
-def saved_files(nb_path: Path) -> list[str]:
-    """The paths an executed notebook printed as ``saved <path>``, in order, each once."""
-    nb = json.loads(nb_path.read_text(encoding="utf-8"))
-    found: list[str] = []
-    for cell in nb.get("cells", []):
-        for out in cell.get("outputs", []):
-            if out.get("output_type") != "stream":
-                continue
-            text = out.get("text", "")
-            text = "".join(text) if isinstance(text, list) else str(text)
-            for line in text.splitlines():
-                m = SAVED_LINE.match(line.strip())
-                if m and m["path"] not in found:
-                    found.append(m["path"])
-    return found
 
 
 def format_cell(text: str) -> str:
@@ -234,15 +92,19 @@ def read_table(path: Path, max_rows: int = TABLE_ROWS) -> dict[str, Any]:
     return {"columns": columns, "rows": rows, "n_rows": n_rows}
 
 
-def output_item(rel: str, report_dir: Path) -> dict[str, Any]:
+def output_item(rel: str, report_dir: Path, path: Path | None = None) -> dict[str, Any]:
     """What the report shows for one saved file: a figure, a table, a text, a plain link, or a
-    note that it is missing (or unreadable)."""
-    path = paths.resolve(rel)
+    note that it is missing (or unreadable). ``path`` is where the file is (``rel`` resolved
+    from the repository root when not given)."""
+    path = paths.resolve(rel) if path is None else path
     item: dict[str, Any] = {
         "path": rel,
         "name": path.name,
         "href": Path(os.path.relpath(path, report_dir)).as_posix(),
     }
+    if path.is_dir():
+        files = [f for f in path.rglob("*") if f.is_file()]
+        return {**item, "kind": "file", "size": sum(f.stat().st_size for f in files)}
     if not path.is_file():
         return {**item, "kind": "missing"}
     suffix = path.suffix.lower()
@@ -265,23 +127,26 @@ def output_item(rel: str, report_dir: Path) -> dict[str, Any]:
     return {**item, "kind": "file", "size": path.stat().st_size}
 
 
-def notebook_outputs(nb_path: Path, report_dir: Path) -> list[dict[str, Any]]:
-    """The report items for everything an executed notebook saved; a PDF whose PNG twin was
-    saved too is left out."""
-    saved = saved_files(nb_path)
-    pngs = {Path(s).with_suffix("").as_posix() for s in saved if s.lower().endswith(".png")}
+def manifest_path(key: str) -> Path:
+    """Where a manifest entry (``runs/RUN/rel`` or ``figures/RUN/rel``) is on disk."""
+    kind, _, rest = key.partition("/")
+    return (paths.FIGURES if kind == "figures" else paths.RUNS) / rest
+
+
+def notebook_outputs(profile: str, notebook: str, report_dir: Path) -> list[dict[str, Any]]:
+    """The report items for every file a notebook wrote, from the run's manifest, in the order
+    written; a PDF whose PNG twin was written too is left out."""
+    written = artifacts.files_by_writer(profile).get(notebook, [])
+    keys = [key for key, _ in written]
+    pngs = {key[: -len(".png")] for key in keys if key.lower().endswith(".png")}
     return [
-        output_item(rel, report_dir)
-        for rel in saved
-        if not (rel.lower().endswith(".pdf") and Path(rel).with_suffix("").as_posix() in pngs)
+        output_item(key, report_dir, manifest_path(key))
+        for key in keys
+        if not (key.lower().endswith(".pdf") and key[: -len(".pdf")] in pngs)
     ]
 
 
-# --------------------------------------------------------------------------------------------
-# The report's content
-# --------------------------------------------------------------------------------------------
-
-#: A run's outcome (runner.Outcome.status) as the report shows it: (status, note).
+#: A run's outcome (run_state.Outcome.status) as the report shows it: (status, note).
 _OUTCOME = {
     "ran": ("ok", "ran in this run"),
     "up-to-date": ("ok", "up to date: not re-run"),
@@ -290,7 +155,7 @@ _OUTCOME = {
 }
 
 
-def notebook_status(record: dict[str, Any], outcome: runner.Outcome | None) -> tuple[str, str]:
+def notebook_status(record: dict[str, Any], outcome: run_state.Outcome | None) -> tuple[str, str]:
     """(status, note) of one notebook: this run's outcome when it took part, else state.json's
     record (``ok``, ``failed``, ``interrupted``: started and never finished, ``not run``)."""
     if outcome is not None and outcome.status in _OUTCOME:
@@ -310,16 +175,16 @@ def notebook_status(record: dict[str, Any], outcome: runner.Outcome | None) -> t
     return "not run", "no record in state.json (not run for this profile, or skipped)"
 
 
-def collect(profile: str, outcomes: list[runner.Outcome] | None = None) -> dict[str, Any]:
+def collect(profile: str, outcomes: list[run_state.Outcome] | None = None) -> dict[str, Any]:
     """Everything the report shows, as plain data: the profile, each notebook (status, timing,
     share of the run, parameters, outputs), package versions and hardware.
 
-    ``outcomes`` (from :func:`xling.runner.run_profile`) says what happened in the run that just
+    ``outcomes`` (from :func:`xling.run.runner.run_profile`) says what happened in the run that just
     ended, which state.json does not record for skipped notebooks.
     """
     report_dir = paths.RUNS / profile
     nb_dir = report_dir / "notebooks"
-    state = runner.read_state(profile) if nb_dir.is_dir() else {}
+    state = run_state.read_state(profile) if nb_dir.is_dir() else {}
     by_name = {o.notebook: o for o in outcomes or []}
     stopped_at = next((o.notebook for o in outcomes or [] if o.status == "failed"), None)
     names = sorted(set(config.notebook_paths()) | set(state) | set(by_name))
@@ -346,10 +211,10 @@ def collect(profile: str, outcomes: list[runner.Outcome] | None = None) -> dict[
             "href": f"notebooks/{name}.ipynb" if executed.is_file() else "",
             "outputs": [],
         }
-        if status == "ok" and executed.is_file():
+        if status == "ok":
             try:
-                entry["outputs"] = notebook_outputs(executed, report_dir)
-            except (OSError, json.JSONDecodeError) as err:
+                entry["outputs"] = notebook_outputs(profile, name, report_dir)
+            except (OSError, ValueError) as err:
                 entry["note"] = f"outputs not readable: {type(err).__name__}: {err}"
         notebooks.append(entry)
     total = sum(nb["seconds"] or 0.0 for nb in notebooks)
@@ -375,10 +240,6 @@ def common_params(blocks: list[dict[str, Any]]) -> dict[str, Any]:
     return {k: v for k, v in first.items() if all(k in b and b[k] == v for b in blocks[1:])}
 
 
-# --------------------------------------------------------------------------------------------
-# HTML
-# --------------------------------------------------------------------------------------------
-
 _CSS = """
 body { font: 15px/1.45 system-ui, sans-serif; margin: 2em auto; max-width: 72em; padding: 0 1em;
        color: #222; }
@@ -395,6 +256,7 @@ figure { margin: 1em 0; } figure img { max-width: 100%; border: 1px solid #eee; 
 figcaption { font-size: 13px; color: #555; }
 """
 
+
 #: Counts the images that decoded and those that did not, for the browser test.
 _SCRIPT = """
 window.addEventListener("load", function () {
@@ -407,6 +269,7 @@ window.addEventListener("load", function () {
   document.body.setAttribute("data-images-broken", String(broken));
 });
 """
+
 
 _NUMERIC = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?%?")
 
@@ -571,7 +434,7 @@ def render(report: dict[str, Any]) -> str:
     )
 
 
-def write_report(profile: str, outcomes: list[runner.Outcome] | None = None) -> Path:
+def write_report(profile: str, outcomes: list[run_state.Outcome] | None = None) -> Path:
     """Build and write runs/<profile>/report.html atomically (temporary file, then rename)."""
     out = report_path(profile)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -587,7 +450,7 @@ def write_report(profile: str, outcomes: list[runner.Outcome] | None = None) -> 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m xling.report",
+        prog="python -m xling.run.report",
         description="Rebuild runs/NAME/report.html from a profile's executed notebooks.",
     )
     parser.add_argument("--profile", default="demo", help="the profile's run (default: demo)")
@@ -600,7 +463,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
     path = write_report(args.profile)
-    print(f"report: {path.relative_to(paths.ROOT) if path.is_relative_to(paths.ROOT) else path}")
+    print(f"report: {paths.display(path)}")
     return 0
 
 

@@ -47,7 +47,7 @@ TIDY_COLUMNS = [
     "n",
     "coding",
 ]
-SHARES_CSV = paths.DATA / "pretraining_shares.csv"
+SHARES_CSV = paths.PRETRAINING_SHARES
 
 
 # --------------------------------------------------------------------------------------------

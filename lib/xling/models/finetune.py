@@ -28,37 +28,41 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from xling.prompts import Prompt
+from xling.models.prompts import Prompt
 
 
 @dataclass(frozen=True)
 class TrainSettings:
-    """Every knob of a fine-tuning run (the paper's values are in params/full.yaml)."""
+    """Every knob of a fine-tuning run. No defaults here: the values come from a notebook's
+    parameters (01 and 06 declare the same knobs, their defaults are the demo profile's, and
+    the paper's values are in params/full.yaml), so there is one source of defaults."""
 
-    lora_r: int = 64
-    lora_alpha: int = 32
-    lora_dropout: float = 0.1
-    target_modules: tuple[str, ...] = ("q_proj", "v_proj")
-    lr: float = 2e-4
-    steps: int | None = None  # optimizer steps; None: epochs over the training posts
-    epochs: float = 10.0
-    batch_size: int = 16
-    max_length: int = 1024
-    weight_decay: float = 0.001
-    max_grad_norm: float = 0.3
-    warmup_ratio: float = 0.03
-    save_every: int = 20
-    seed: int = 1234
-    dtype: str = "float32"  # float32 on a CPU (bf16 was 25x slower there); bfloat16 on a GPU
-    base_quant: str | None = None  # "nf4": QLoRA, the frozen base in 4-bit NF4 (bitsandbytes, GPU)
+    lora_r: int
+    lora_alpha: int
+    lora_dropout: float
+    target_modules: tuple[str, ...]
+    lr: float
+    steps: int | None  # optimizer steps; None: epochs over the training posts
+    epochs: float
+    batch_size: int
+    max_length: int
+    weight_decay: float
+    max_grad_norm: float
+    warmup_ratio: float
+    save_every: int
+    seed: int
+    dtype: str  # float32 on a CPU (bf16 was 25x slower there); bfloat16 on a GPU
+    base_quant: str | None  # "nf4": QLoRA, the frozen base in 4-bit NF4 (bitsandbytes, GPU)
 
     @classmethod
     def from_params(cls, params: dict) -> TrainSettings:
-        """The settings a notebook's parameters name (pass ``globals()``); the rest keep their
-        defaults. Notebooks 01 and 06 train through this one reading of their parameters."""
-        values = {f.name: params[f.name] for f in fields(cls) if f.name in params}
-        if "target_modules" in values:
-            values["target_modules"] = tuple(values["target_modules"])
+        """The settings a notebook's parameters name (pass ``globals()``); every knob must be
+        there. Notebooks 01 and 06 train through this one reading of their parameters."""
+        missing = [f.name for f in fields(cls) if f.name not in params]
+        if missing:
+            raise ValueError(f"training parameters missing: {', '.join(missing)}")
+        values = {f.name: params[f.name] for f in fields(cls)}
+        values["target_modules"] = tuple(values["target_modules"])
         return cls(**values)
 
     def total_steps(self, n_examples: int) -> int:
@@ -86,7 +90,7 @@ def encode_examples(
 
     A post too long for ``max_length`` is shortened (its end cut) so the answer stem survives.
     """
-    from xling.infer import answer_tokens
+    from xling.models.prompts import answer_tokens
 
     stem = len(answer_tokens(lambda s: tokenizer(s).input_ids, prompt).stem)
     examples = []
@@ -379,7 +383,7 @@ def training_sets(
     without training posts is an error naming the variant (Korean, say, has only an extra test
     set). ``max_posts`` caps a variant, drawn at random but stratified by language.
     """
-    from xling.data import TRAIN_SPLITS
+    from xling.schema import TRAIN_SPLITS
 
     out = {}
     for variant, langs in variants.items():

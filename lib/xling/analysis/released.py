@@ -15,17 +15,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from xling.data import (
-    CAT_CODES,
-    LABELS,
-    LANG_ALIASES,
-    PaperFile,
-    PostsError,
-    _read_paper_file,
-    normalize_labels,
-    paper_files,
-)
-from xling.metrics import FAILED, PREDICTION_COLUMNS
+from xling.data.readers import PaperFile, paper_files, read_paper_file
+from xling.data.validate import PostsError, normalize_labels
+from xling.schema import CAT_CODES, FAILED, LABELS, LANG_ALIASES, PREDICTION_COLUMNS
 
 RELEASED_METRIC_COLUMNS = (
     "variant",
@@ -290,7 +282,7 @@ def load_released_predictions(
     parts = []
     for pf in paper_files(folder):
         rel = pf.path.relative_to(folder)
-        df = _read_paper_file(pf)
+        df = read_paper_file(pf)
         if "label_llama" not in df.columns:
             raise PostsError(rel, None, "label_llama", "missing column")
         gold = _gold(df, rel)

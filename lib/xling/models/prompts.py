@@ -16,10 +16,11 @@ workbooks); :func:`paper_template` reads it from there at run time for the paper
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from xling.data import LABELS
+from xling.schema import LABELS
 
 #: The number each label has in the paper's prompt.
 LABEL_NUMBER = {"pro-immigration": 1, "anti-immigration": 2, "neutral": 3, "unrelated": 4}
@@ -102,3 +103,50 @@ def make_prompt(name: str, tokenizer=None, workbook: str | None = None) -> Promp
             raise ValueError("prompt 'paper' needs one of the authors' checked workbooks")
         return paper_template(workbook)
     raise ValueError(f"unknown prompt {name!r}; expected plain, chat or paper")
+
+
+@dataclass
+class AnswerTokens:
+    """The answers' tokens split as: a stem common to all labels, then one distinct token each."""
+
+    stem: list[int]
+    label_token: dict[str, int]
+
+
+def answer_tokens(tokenize, prompt: Prompt) -> AnswerTokens:
+    """Tokenize each label's answer after the prompt; check they differ in one token at the end."""
+    probe = prompt.render("x")
+    head = tokenize(probe)
+    tails = {}
+    for label in LABELS:
+        full = tokenize(probe + prompt.answer(label))
+        if full[: len(head)] != head:
+            raise ValueError(f"answer for {label!r} changes the prompt's tokens")
+        tails[label] = full[len(head) :]
+    first = next(iter(tails.values()))
+    stem = first[:-1]
+    for label, toks in tails.items():
+        if toks[:-1] != stem or len(toks) != len(first):
+            raise ValueError(
+                f"answers must share all tokens but the last; {label!r} gives {toks} vs {first}"
+            )
+    if len({t[-1] for t in tails.values()}) != len(LABELS):
+        raise ValueError("two labels have the same answer token")
+    return AnswerTokens(stem, {label: toks[-1] for label, toks in tails.items()})
+
+
+def parse_answer(raw: str | None) -> str:
+    """The label a generated answer gives: its first character (after spaces, brackets or
+    quotes) must be a category number 1-4, or the answer must start with a label's name; anything
+    else is ``failed``. The paper read the first number after ``Answer =``; a model that goes on
+    after its digit (``44``, ``4 because``) answered with the first one."""
+
+    text = "" if raw is None else str(raw)
+    text = text.split("Answer =", 1)[-1].strip().lower()
+    m = re.match(r"^[\[\(\s\"'*:=]*([1-4])", text)
+    if m:
+        return NUMBER_LABEL[int(m[1])]
+    for label in LABELS:
+        if text.startswith(label):
+            return label
+    return "failed"

@@ -18,7 +18,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from xling.metrics import RELATED, bootstrap_ci
+from xling.analysis.metrics import bootstrap_ci
+from xling.schema import RELATED
 
 #: What a row scores: the exact label, the topic, or the stance among posts about immigration.
 SCORED = ("label", "topic", "stance")
@@ -170,7 +171,7 @@ def seen_posts(
     split the profile allows it (default ``per_language``): its training posts themselves, and
     the evaluation posts its training set holds exactly or nearly
     (:func:`xling.data.seen_allowed`)."""
-    from xling.data import seen_allowed, training_posts
+    from xling.data.audit import seen_allowed, training_posts
 
     allowed = {v: train_splits.get(v, ["per_language"]) for v in training}
     parts = []

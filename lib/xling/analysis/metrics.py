@@ -10,6 +10,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from xling.schema import FAILED, LABELS, RELATED
+
 
 def accuracy(truth, pred) -> float:
     truth, pred = np.asarray(truth), np.asarray(pred)
@@ -69,52 +71,8 @@ def finetune_gains(predictions: pd.DataFrame, base_variant: str = "base", **kw) 
 
 
 # --- Evaluation tables (notebook 03) ------------------------------------------------------------
-#: The columns a predictions table must have (DESIGN.md; README "Predictions table").
-PREDICTION_COLUMNS = (
-    "post_id",
-    "lang",
-    "label",
-    "split",
-    "evalset",
-    "variant",
-    "backend",
-    "input",
-    "method",
-    "prediction",
-    "raw_output",
-)
 #: What a metric row is computed over: one model, one kind of input, one evaluation set.
 GROUP = ["variant", "backend", "input", "method", "split", "evalset"]
-FAILED = "failed"
-RELATED = ("neutral", "pro-immigration", "anti-immigration")
-
-
-def _labels():
-    from xling.data import LABELS
-
-    return list(LABELS)
-
-
-def check_predictions(predictions: pd.DataFrame, source: str = "predictions") -> None:
-    """Refuse a predictions table with missing columns or unknown labels, naming the first bad
-    row, and an empty one (the evaluated splits held no posts): every metric would be empty."""
-    missing = [c for c in PREDICTION_COLUMNS if c not in predictions.columns]
-    if missing:
-        raise ValueError(f"{source}: missing column(s) {', '.join(missing)}")
-    if predictions.empty:
-        raise ValueError(
-            f"{source}: no predictions (no posts in the evaluated splits, or no variant or backend "
-            "chosen); check the posts table's split column and the profile"
-        )
-    labels = set(_labels())
-    for col, allowed in (("label", labels), ("prediction", labels | {FAILED})):
-        bad = ~predictions[col].isin(allowed)
-        if bad.any():
-            i = bad.to_numpy().nonzero()[0][0]
-            raise ValueError(
-                f"{source}: row {i}, field {col}: {predictions[col].iloc[i]!r} is not one of "
-                f"{sorted(allowed)}"
-            )
 
 
 def with_pooled_multi(predictions: pd.DataFrame, training_langs) -> pd.DataFrame:
@@ -143,7 +101,7 @@ def scores(truth, pred) -> dict:
     if len(truth) == 0:
         nan = float("nan")
         return {"n": 0, "accuracy": nan, "weighted_f1": nan, "macro_f1": nan, "n_failed": 0}
-    present = [label for label in _labels() if (truth == label).any()]
+    present = [label for label in list(LABELS) if (truth == label).any()]
     kw = dict(labels=present, zero_division=0)
     return {
         "n": len(truth),
@@ -155,7 +113,7 @@ def scores(truth, pred) -> dict:
 
 
 def _codes(truth, pred) -> tuple[np.ndarray, np.ndarray, int]:
-    labels = _labels()
+    labels = list(LABELS)
     index = {label: i for i, label in enumerate(labels)}
     k = len(labels) + 1  # the last code is "failed" (or anything else)
     t = np.array([index[x] for x in truth])
@@ -228,7 +186,7 @@ def per_class(predictions: pd.DataFrame) -> pd.DataFrame:
     """Precision, recall, F1 and support of each label, per group (scikit-learn)."""
     from sklearn.metrics import precision_recall_fscore_support
 
-    labels = _labels()
+    labels = list(LABELS)
     rows = []
     for key, g in predictions.groupby(GROUP, sort=False):
         p, r, f, s = precision_recall_fscore_support(

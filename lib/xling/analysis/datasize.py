@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from xling.data import LABELS
+from xling.schema import LABELS
 
 #: Columns of runs/<profile>/data_size/curve.csv.
 CURVE_COLUMNS = ("target_lang", "k", "seed", "eval_lang", "n", "accuracy", "macro_f1")
@@ -75,7 +75,7 @@ def curve_training_set(
 ) -> pd.DataFrame:
     """The training posts of one point of the curve: every training post of ``base_langs`` plus
     the first ``k`` of ``target``'s in :func:`nested_order` for ``seed``."""
-    from xling.data import training_posts
+    from xling.data.audit import training_posts
 
     base = training_posts(posts, base_langs, train_split)
     if base.empty:
@@ -224,7 +224,7 @@ def eval_posts(
 
 
 def _eval_key(adapter: Path, posts: pd.DataFrame, prompt, base_sha: str, settings) -> str:
-    from xling.models import sha256_file
+    from xling.models.base import sha256_file
 
     spec = [
         sha256_file(adapter / "adapter_model.safetensors"),
@@ -257,8 +257,8 @@ def evaluate_adapter(
     import torch
     from peft import PeftModel
 
-    from xling.finetune import load_for_training
-    from xling.infer import TransformersScorer
+    from xling.models.finetune import load_for_training
+    from xling.models.scorers import TransformersScorer
 
     key = _eval_key(adapter, posts, prompt, base_sha, settings)
     if out is not None and out.exists() and (out.with_suffix(".key")).exists():
@@ -298,7 +298,7 @@ def curve_table(
     """runs/<profile>/data_size/curve.csv: one row per (target_lang, k, seed, eval_lang), with
     n, accuracy and macro F1 and their 95% bootstrap intervals. The ``k = 0`` runs (English
     alone) appear under every target language."""
-    from xling.metrics import bootstrap_scores, scores
+    from xling.analysis.metrics import bootstrap_scores, scores
 
     curve = predictions[predictions["kind"] == "curve"]
     rows = []
@@ -351,7 +351,7 @@ def curve_gains(
     """Per (target_lang, k > 0, eval_lang): accuracy against English alone (k = 0) on the same
     posts, averaged over seeds per post, with the paired bootstrap interval of the difference
     (posts resampled) and how many seeds improved. ``within_noise`` when the interval holds 0."""
-    from xling.metrics import bootstrap_ci
+    from xling.analysis.metrics import bootstrap_ci
 
     curve = predictions[predictions["kind"] == "curve"]
     zero = curve[curve["k"] == 0]
@@ -399,7 +399,7 @@ def diversity_table(
     multilingual variant's accuracy and macro F1 against the token-matched English+Spanish
     control's on the same posts (averaged over seeds), the paired bootstrap interval of the
     accuracy difference, and the matching (posts, distinct posts, tokens) of both sets."""
-    from xling.metrics import bootstrap_ci, scores
+    from xling.analysis.metrics import bootstrap_ci, scores
 
     div = predictions[predictions["kind"] == "diversity"]
     if div.empty:
@@ -533,7 +533,7 @@ def training_set_for(
 ) -> pd.DataFrame:
     """The training posts of one run (a post repeated where the control repeats it), with the
     ``n_tokens`` of each (prompt and answer, as trained)."""
-    from xling.data import training_posts
+    from xling.data.audit import training_posts
 
     if run.kind == "curve":
         chosen = curve_training_set(posts, base_langs, run.target, run.k, run.seed, train_split)
@@ -581,8 +581,9 @@ def run_data_size(
 
     from tqdm import tqdm
 
-    from xling.data import posts_fingerprint, training_posts
-    from xling.finetune import encode_examples, finetune_lora
+    from xling.data.audit import training_posts
+    from xling.data.tables import posts_fingerprint
+    from xling.models.finetune import encode_examples, finetune_lora
 
     langs = sorted(
         {*base_langs, *multi_langs, *control_langs, *(r.target for r in plan if r.target)}

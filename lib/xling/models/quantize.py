@@ -3,35 +3,27 @@
 llama.cpp's converters (``convert_hf_to_gguf.py``, ``convert_lora_to_gguf.py``) ship in no wheel;
 they are in the source distribution of the pinned llama-cpp-python, and must run with the
 ``gguf-py`` bundled beside them (PyPI's gguf is older than the converter expects).
-``install_converter`` fetches that source distribution once at set-up (run_all.sh), checks its
+``xling.run.setup`` fetches that source distribution once at set-up (run_all.sh), checks its
 sha256 against PyPI's, and extracts only the converter files into the virtual environment; at run
 time nothing is downloaded.
+
+The files' names are in :mod:`xling.models.layout`; GGUF surgery in :mod:`xling.models.gguf`.
 """
 
 from __future__ import annotations
 
 import ctypes
-import hashlib
-import io
 import json
 import os
 import shutil
 import subprocess
 import sys
-import tarfile
 import time
-import urllib.request
 from importlib import metadata
 from pathlib import Path
 
-#: Members of the llama-cpp-python sdist needed to convert models (under vendor/llama.cpp/).
-CONVERTER_MEMBERS = (
-    "convert_hf_to_gguf.py",
-    "convert_lora_to_gguf.py",
-    "conversion/",
-    "gguf-py/",
-    "LICENSE",
-)
+from xling.models.errors import QuantizeError
+from xling.models.gguf import splice_gguf
 
 
 def llama_cpp_version() -> str:
@@ -49,60 +41,9 @@ def converter_script(name: str = "convert_hf_to_gguf.py") -> Path:
     if not path.exists():
         raise FileNotFoundError(
             f"{path} is missing: llama.cpp's converter is installed by ./run_all.sh --setup "
-            "(or: python -m xling.quantize --install-converter)"
+            "(or: python -m xling.run.setup)"
         )
     return path
-
-
-def _sdist_url(version: str) -> tuple[str, str]:
-    """URL and sha256 of the sdist, from PyPI's simple index (PEP 691 JSON)."""
-    req = urllib.request.Request(
-        "https://pypi.org/simple/llama-cpp-python/",
-        headers={"Accept": "application/vnd.pypi.simple.v1+json"},
-    )
-    with urllib.request.urlopen(req, timeout=60) as r:
-        files = json.load(r)["files"]
-    name = f"llama_cpp_python-{version}.tar.gz"
-    for f in files:
-        if f["filename"] == name:
-            return f["url"], f["hashes"]["sha256"]
-    raise RuntimeError(f"{name} not found on PyPI")
-
-
-def install_converter(force: bool = False) -> Path:
-    """Fetch the pinned llama-cpp-python sdist and extract the converter files (idempotent)."""
-    dest = converter_dir()
-    if (dest / "convert_hf_to_gguf.py").exists() and not force:
-        return dest
-    version = llama_cpp_version()
-    url, sha = _sdist_url(version)
-    print(f"fetching llama.cpp converter from llama-cpp-python {version} sdist", flush=True)
-    with urllib.request.urlopen(url, timeout=600) as r:
-        blob = r.read()
-    if hashlib.sha256(blob).hexdigest() != sha:
-        raise RuntimeError(f"{url}: sha256 differs from PyPI's ({sha})")
-    prefix = f"llama_cpp_python-{version}/vendor/llama.cpp/"
-    tmp = dest.with_name(dest.name + ".partial")
-    shutil.rmtree(tmp, ignore_errors=True)
-    with tarfile.open(fileobj=io.BytesIO(blob), mode="r:gz") as tar:
-        members = []
-        for m in tar.getmembers():
-            if not m.name.startswith(prefix):
-                continue
-            rel = m.name[len(prefix) :]
-            if any(rel == w or (w.endswith("/") and rel.startswith(w)) for w in CONVERTER_MEMBERS):
-                m.name = rel
-                members.append(m)
-        tar.extractall(tmp, members=members, filter="data")
-    if not (tmp / "convert_hf_to_gguf.py").exists():
-        raise RuntimeError(f"convert_hf_to_gguf.py not found in {url}")
-    shutil.rmtree(dest, ignore_errors=True)
-    tmp.rename(dest)
-    return dest
-
-
-class QuantizeError(RuntimeError):
-    """A conversion or quantization that failed; its partial output has been deleted."""
 
 
 #: llama.cpp file types by the names used in file names and tables.
@@ -175,7 +116,7 @@ def quantize_gguf(src: Path, out: Path, qtype: str, threads: int | None = None) 
     Returns the seconds it took (0 when the file was already there)."""
     import llama_cpp
 
-    from xling.infer import quiet_stderr
+    from xling.models.scorers import quiet_stderr
 
     if out.exists():
         return 0.0
@@ -199,66 +140,11 @@ def quantize_gguf(src: Path, out: Path, qtype: str, threads: int | None = None) 
     return seconds
 
 
-def splice_gguf(low: Path, high: Path, out: Path, keep: list[str]) -> float:
-    """A GGUF file whose tensors come from ``high`` when their name contains one of ``keep``
-    and from ``low`` otherwise (two quantizations of one model, e.g. Q4_K_M with the attention
-    weights at Q8_0): llama.cpp reads each tensor's own type. The metadata is ``low``'s, copied
-    byte for byte. Returns the seconds it took."""
-    import struct
-
-    if out.exists():
-        return 0.0
-    t0 = time.perf_counter()
-    from xling.models import gguf_layout
-
-    lo, hi = gguf_layout(low), gguf_layout(high)
-    if [t["name"] for t in lo["tensors"]] != [t["name"] for t in hi["tensors"]]:
-        raise QuantizeError(f"{low.name} and {high.name} do not hold the same tensors")
-    align = lo["alignment"]
-    chosen = [
-        (high, hi, b) if any(k in a["name"] for k in keep) else (low, lo, a)
-        for a, b in zip(lo["tensors"], hi["tensors"], strict=True)
-    ]
-    # tensor infos with new offsets, each tensor's data aligned
-    infos, offset = [], 0
-    for _, _, t in chosen:
-        name = t["name"].encode()
-        infos.append(
-            struct.pack("<Q", len(name))
-            + name
-            + struct.pack("<I", len(t["dims"]))
-            + struct.pack(f"<{len(t['dims'])}Q", *t["dims"])
-            + struct.pack("<IQ", t["type"], offset)
-        )
-        offset += -(-t["nbytes"] // align) * align
-    tmp = out.with_name(out.name + ".partial")
-    try:
-        with low.open("rb") as f_lo, tmp.open("wb") as f:
-            f.write(b"GGUF" + struct.pack("<IQQ", lo["version"], len(chosen), lo["n_kv"]))
-            f_lo.seek(lo["kv"][0])
-            f.write(f_lo.read(lo["kv"][1] - lo["kv"][0]))
-            f.write(b"".join(infos))
-            f.write(b"\0" * (-f.tell() % align))
-            handles = {low: f_lo}
-            with high.open("rb") as f_hi:
-                handles[high] = f_hi
-                for path, layout, t in chosen:
-                    src = handles[path]
-                    src.seek(layout["data_start"] + t["offset"])
-                    f.write(src.read(t["nbytes"]))
-                    f.write(b"\0" * (-t["nbytes"] % align))
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    os.replace(tmp, out)
-    return time.perf_counter() - t0
-
-
 def verify_gguf(path: Path, prompt, lora: Path | None = None, text: str = "Hello") -> dict:
     """Check a GGUF file after writing: complete, loads, classifies one post. A file that fails
     is deleted (never left for the next step) and the error says why."""
-    from xling.infer import LlamaCppScorer
-    from xling.models import check_gguf
+    from xling.models.gguf import check_gguf
+    from xling.models.scorers import LlamaCppScorer
 
     try:
         info = check_gguf(path)
@@ -285,64 +171,6 @@ def comparison_posts(posts, n: int, seed: int = 0):
     return picked.sample(min(n, len(picked)), random_state=seed).reset_index(drop=True)
 
 
-def _drop_stale_files(adapter: Path, run_dir: Path, variant: str) -> None:
-    """Delete a variant's merged model and GGUF files when they were made from another adapter
-    (a retrained variant), so nothing downstream reads a stale file. A stamp beside the GGUF
-    files records the adapter's sha256."""
-    from xling.models import sha256_file
-
-    weights = adapter / "adapter_model.safetensors"
-    if not weights.exists():
-        raise QuantizeError(f"{adapter}: no adapter_model.safetensors (run 01_finetune first)")
-    sha = sha256_file(weights)
-    stamp = run_dir / "gguf" / f"{variant}.adapter-sha256"
-    if stamp.exists() and stamp.read_text().strip() == sha:
-        return
-    shutil.rmtree(run_dir / "merged" / variant, ignore_errors=True)
-    own = {"f16.gguf", "lora.gguf", *(f"{q}.gguf" for q in FTYPES)}
-    for f in (run_dir / "gguf").glob(f"{variant}-*.gguf"):
-        rest = f.name[len(variant) + 1 :]  # "en-es-f16.gguf" is not variant en's file
-        if rest in own or rest.startswith("q4_k_m+"):
-            f.unlink()
-    stamp.parent.mkdir(parents=True, exist_ok=True)
-    stamp.write_text(sha + "\n")
-
-
-def model_files(run_dir: Path, base, variant: str, backend: str):
-    """The files a (variant, backend) classifies with, by the names build_variant_files gives
-    them. Variant ``base`` is the untuned base model: its own Q4_K_M GGUF for every llama.cpp
-    backend (the embedded model ships only that), its folder for transformers."""
-    from xling.infer import ModelFiles
-
-    gguf_dir = run_dir / "gguf"
-    if variant == "base":
-        if backend.startswith("transformers"):
-            return ModelFiles(backend, base.folder)
-        if base.gguf is not None and "q4_k_m" in base.gguf.name.lower():
-            return ModelFiles(backend, base.gguf)
-        return ModelFiles(backend, gguf_dir / "base-q4_k_m.gguf")
-    if backend == "transformers-unquantized":
-        folder = run_dir / "merged" / variant
-    elif backend == "llamacpp-q4_k_m+lora":
-        files = model_files(run_dir, base, "base", backend)
-        return _existing(ModelFiles(backend, files.model, gguf_dir / f"{variant}-lora.gguf"))
-    elif backend.startswith("llamacpp-"):
-        folder = gguf_dir / f"{variant}-{backend.removeprefix('llamacpp-')}.gguf"
-    else:
-        raise ValueError(
-            f"unknown backend {backend!r}: llamacpp-<quant>, llamacpp-q4_k_m+lora, "
-            "llamacpp-q4_k_m+<mix> or transformers-unquantized"
-        )
-    return _existing(ModelFiles(backend, folder))
-
-
-def _existing(files):
-    for path in (files.model, files.lora):
-        if path is not None and not path.exists():
-            raise FileNotFoundError(f"{path} not found (run 02_quantize for this backend first)")
-    return files
-
-
 def build_variant_files(
     base,
     variants,
@@ -358,7 +186,7 @@ def build_variant_files(
     import pandas as pd
     from transformers import AutoTokenizer
 
-    from xling.prompts import make_prompt
+    from xling.models.prompts import make_prompt
 
     gguf_dir = run_dir / "gguf"
     gguf_dir.mkdir(parents=True, exist_ok=True)
@@ -428,6 +256,18 @@ def build_variant_files(
     return pd.DataFrame(rows)
 
 
+def run_files(files, run_dir: Path) -> list[Path]:
+    """The files of a :func:`build_variant_files` table that this run made (under ``run_dir``;
+    the embedded base model's own file lives in the shared model cache), each once."""
+    out: list[Path] = []
+    for col in ("file", "lora"):
+        for value in files[col].dropna():
+            path = Path(value)
+            if path.resolve().is_relative_to(Path(run_dir).resolve()) and path not in out:
+                out.append(path)
+    return out
+
+
 def compare_files(files, base, posts, prompt_format: str = "plain", progress: bool = True):
     """Score ``posts`` with the unquantized merged model and with every file; one row per
     (variant, backend): agreement and KL against the unquantized model, accuracy, posts/s."""
@@ -435,13 +275,13 @@ def compare_files(files, base, posts, prompt_format: str = "plain", progress: bo
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from xling.infer import (
+    from xling.models.prompts import make_prompt
+    from xling.models.scorers import (
         LlamaCppScorer,
         TransformersScorer,
         agreement_and_kl,
         score_posts,
     )
-    from xling.prompts import make_prompt
 
     rows = []
     truth = posts["label"].to_numpy()
@@ -514,8 +354,8 @@ def finetune_check(
     import pandas as pd
     from transformers import AutoTokenizer
 
-    from xling.infer import LlamaCppScorer, score_posts
-    from xling.prompts import make_prompt
+    from xling.models.prompts import make_prompt
+    from xling.models.scorers import LlamaCppScorer, score_posts
 
     prompt = make_prompt(prompt_format, AutoTokenizer.from_pretrained(base.folder))
     test = posts[posts["split"] == "test"]
@@ -572,6 +412,24 @@ def describe_comparison(table, eval_backend: str) -> list[str]:
     return lines
 
 
-if __name__ == "__main__":
-    if "--install-converter" in sys.argv:
-        print(install_converter(force="--force" in sys.argv))
+def _drop_stale_files(adapter: Path, run_dir: Path, variant: str) -> None:
+    """Delete a variant's merged model and GGUF files when they were made from another adapter
+    (a retrained variant), so nothing downstream reads a stale file. A stamp beside the GGUF
+    files records the adapter's sha256."""
+    from xling.models.base import sha256_file
+
+    weights = adapter / "adapter_model.safetensors"
+    if not weights.exists():
+        raise QuantizeError(f"{adapter}: no adapter_model.safetensors (run 01_finetune first)")
+    sha = sha256_file(weights)
+    stamp = run_dir / "gguf" / f"{variant}.adapter-sha256"
+    if stamp.exists() and stamp.read_text().strip() == sha:
+        return
+    shutil.rmtree(run_dir / "merged" / variant, ignore_errors=True)
+    own = {"f16.gguf", "lora.gguf", *(f"{q}.gguf" for q in FTYPES)}
+    for f in (run_dir / "gguf").glob(f"{variant}-*.gguf"):
+        rest = f.name[len(variant) + 1 :]  # "en-es-f16.gguf" is not variant en's file
+        if rest in own or rest.startswith("q4_k_m+"):
+            f.unlink()
+    stamp.parent.mkdir(parents=True, exist_ok=True)
+    stamp.write_text(sha + "\n")

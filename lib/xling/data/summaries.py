@@ -1,0 +1,98 @@
+"""Summaries of a posts table: counts, the unrelated floor, examples, the paper's sizes,
+subsampling.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from xling.schema import LABELS, PAPER_LANGS, SPLITS
+
+
+def subsample(posts: pd.DataFrame, per_group: int, seed: int = 0) -> pd.DataFrame:
+    """At most ``per_group`` posts per (evalset, split), labels taken in turn so each appears.
+
+    Used by the smoke profile to run every notebook on a handful of posts.
+    """
+    shuffled = posts.sample(frac=1.0, random_state=seed)
+    rank = shuffled.groupby(["evalset", "split", "label"]).cumcount()
+    label_order = shuffled["label"].map({lab: i for i, lab in enumerate(LABELS)})
+    ordered = shuffled.assign(_rank=rank, _lab=label_order).sort_values(["_rank", "_lab"])
+    kept = ordered.groupby(["evalset", "split"], sort=False).head(per_group)
+    return posts.loc[sorted(kept.index)].reset_index(drop=True)
+
+
+#: Published sizes of the authors' data sets (../shared/FACTS.md): (evalset, split) -> posts.
+PAPER_SIZES = {
+    **{(lang, "train"): 75 for lang in PAPER_LANGS if lang not in ("en", "es", "ko")},
+    **{(lang, "test"): 25 for lang in PAPER_LANGS if lang not in ("en", "es", "ko")},
+    ("en", "train"): 1125,
+    ("en", "test"): 375,
+    ("es", "train"): 750,
+    ("es", "test"): 250,
+    ("ko-extra", "extra"): 70,
+    ("tr-extra", "extra"): 400,
+    ("ar-extra", "extra"): 200,
+    ("pt-extra", "extra"): 100,
+    ("fr-extra", "extra"): 100,
+    ("it-extra", "extra"): 100,
+}
+
+
+def compare_sizes(posts: pd.DataFrame, expected: dict[tuple[str, str], int]) -> pd.DataFrame:
+    """Posts per (evalset, split) against expected sizes: one row each, with ``ok``."""
+    got = posts.groupby(["evalset", "split"]).size()
+    keys = sorted(set(expected) | set(got.index))
+    table = pd.DataFrame(
+        [
+            {
+                "evalset": e,
+                "split": s,
+                "expected": expected.get((e, s), 0),
+                "found": int(got.get((e, s), 0)),
+            }
+            for e, s in keys
+        ]
+    )
+    table["ok"] = table["expected"] == table["found"]
+    return table
+
+
+def count_posts(posts: pd.DataFrame) -> pd.DataFrame:
+    """Posts per language × split × label, with totals, languages in the paper's order."""
+    table = posts.pivot_table(
+        index=["lang", "split"], columns="label", values="post_id", aggfunc="count", fill_value=0
+    )
+    table = table.reindex(columns=list(LABELS), fill_value=0)
+    table["total"] = table.sum(axis=1)
+    order = {lang: i for i, lang in enumerate(PAPER_LANGS)}
+    split_order = {s: i for i, s in enumerate(SPLITS)}
+    keys = sorted(table.index, key=lambda k: (order.get(k[0], 99), k[0], split_order[k[1]]))
+    return table.loc[keys]
+
+
+def unrelated_share(
+    posts: pd.DataFrame, splits: tuple[str, ...] = ("test", "extra")
+) -> pd.DataFrame:
+    """Share of unrelated posts per evaluation set (its test or extra posts): a classifier that
+    always says 'unrelated' scores this accuracy, the floor every accuracy is read against."""
+    g = posts[posts["split"].isin(splits)].groupby("evalset")
+    out = pd.DataFrame(
+        {
+            "n": g.size(),
+            "unrelated": g["label"].apply(lambda s: int((s == "unrelated").sum())),
+        }
+    )
+    out["share_unrelated"] = out["unrelated"] / out["n"]
+    order = {lang: i for i, lang in enumerate(PAPER_LANGS)}
+    return out.sort_index(key=lambda idx: [(order.get(e.split("-")[0], 99), e) for e in idx])
+
+
+def example_posts(posts: pd.DataFrame, n: int = 2, seed: int = 0) -> pd.DataFrame:
+    """``n`` random posts per label (the same for the same seed), for a first look at the data."""
+    picked = [
+        group.sample(min(n, len(group)), random_state=seed)
+        for _, group in posts.groupby("label", sort=False)
+    ]
+    cols = ["post_id", "lang", "label", "text", "text_en"]
+    return pd.concat(picked).loc[:, cols].reset_index(drop=True)

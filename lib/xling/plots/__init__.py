@@ -1,0 +1,45 @@
+"""Figures: one module per notebook, shared helpers in ``common``. Every function takes tables and
+returns a matplotlib Figure; :func:`save_figure` (from :mod:`xling.artifacts`) writes PNG and PDF
+under figures/<run>/, records them and shows the PNG in the notebook.
+
+Layer 6. May import: the layers below (constants of :mod:`xling.analysis` for labels and
+orders, :mod:`xling.schema`, :mod:`xling.paths`, :mod:`xling.artifacts`); nothing below imports
+plots.
+"""
+
+from __future__ import annotations
+
+from xling.artifacts import save_figure  # noqa: F401
+from xling.plots.common import (  # noqa: F401
+    LABEL_COLORS,
+    trained_on,
+)
+from xling.plots.data import (  # noqa: F401
+    plot_label_counts,
+    plot_unrelated_share,
+)
+from xling.plots.datasize import (  # noqa: F401
+    plot_diversity,
+    plot_learning_curve,
+)
+from xling.plots.evaluation import (  # noqa: F401
+    plot_accuracy_heatmap,
+    plot_confusion_matrices,
+    plot_topic_stance,
+)
+from xling.plots.finetune import (  # noqa: F401
+    plot_loss_curves,
+)
+from xling.plots.quantize import (  # noqa: F401
+    plot_quantization,
+)
+from xling.plots.regression import (  # noqa: F401
+    plot_share_coefficients,
+    plot_share_regression,
+)
+from xling.plots.translation import (  # noqa: F401
+    COMPARISON_COLORS,
+    SIDE_COLORS,
+    plot_gap_by_quality,
+    plot_translation_accuracy,
+)

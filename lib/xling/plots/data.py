@@ -1,0 +1,71 @@
+"""Figures of notebook 00_data: posts per language, split and label; the unrelated floor."""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+from xling.plots.common import LABEL_COLORS, _lang_order
+from xling.schema import LABELS, SPLITS  # noqa: E402
+
+
+def plot_label_counts(posts: pd.DataFrame, title: str = "") -> Figure:
+    """Posts per language, stacked by label, one panel per split (train / test / extra)."""
+    splits = [s for s in SPLITS if (posts["split"] == s).any()]
+    langs = _lang_order(posts["lang"])
+    fig, axes = plt.subplots(
+        1, len(splits), figsize=(4.2 * len(splits) + 1, 4.2), sharey=False, squeeze=False
+    )
+    for ax, split in zip(axes[0], splits, strict=True):
+        sub = posts[posts["split"] == split]
+        counts = (
+            sub.groupby(["lang", "label"])
+            .size()
+            .unstack(fill_value=0)
+            .reindex(index=[lang for lang in langs if lang in set(sub["lang"])], fill_value=0)
+            .reindex(columns=list(LABELS), fill_value=0)
+        )
+        bottom = pd.Series(0, index=counts.index)
+        for label in LABELS:
+            ax.bar(
+                counts.index,
+                counts[label],
+                bottom=bottom,
+                color=LABEL_COLORS[label],
+                label=label,
+                edgecolor="white",
+                linewidth=0.4,
+            )
+            bottom += counts[label]
+        for x, total in enumerate(bottom):
+            ax.text(x, total, str(int(total)), ha="center", va="bottom", fontsize=7)
+        ax.set_title(f"{split} ({len(sub)} posts)")
+        ax.set_xlabel("language")
+        ax.tick_params(axis="x", labelrotation=0, labelsize=8)
+        ax.margins(y=0.12)
+    axes[0][0].set_ylabel("posts")
+    handles, names = axes[0][0].get_legend_handles_labels()
+    fig.legend(
+        handles, names, loc="upper center", ncol=4, frameon=False, bbox_to_anchor=(0.5, 1.03)
+    )
+    if title:
+        fig.suptitle(title, y=1.09)
+    fig.tight_layout()
+    return fig
+
+
+def plot_unrelated_share(share: pd.DataFrame, title: str = "") -> Figure:
+    """Share of unrelated posts per evaluation set: the accuracy of always answering 'unrelated'."""
+    fig, ax = plt.subplots(figsize=(max(5, 0.45 * len(share) + 1.5), 3.6))
+    ax.bar(share.index, share["share_unrelated"], color=LABEL_COLORS["unrelated"])
+    for x, (v, n) in enumerate(zip(share["share_unrelated"], share["n"], strict=True)):
+        ax.text(x, v, f"{v:.0%}\nn={n}", ha="center", va="bottom", fontsize=7)
+    ax.set_ylim(0, 1.15)
+    ax.set_ylabel("share of unrelated posts")
+    ax.set_xlabel("evaluation set")
+    ax.tick_params(axis="x", labelrotation=45, labelsize=8)
+    ax.axhline(0.5, color="black", linewidth=0.6, linestyle=":")
+    ax.set_title(title or "Majority-class floor: accuracy of always answering 'unrelated'")
+    fig.tight_layout()
+    return fig

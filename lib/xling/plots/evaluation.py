@@ -1,0 +1,163 @@
+"""Figures of notebook 03_crosslingual_eval: the accuracy heatmap, confusion matrices, topic versus
+stance.
+"""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+from xling.plots.common import _evalset_order, _variant_order, trained_on
+from xling.schema import LABELS  # noqa: E402
+
+
+def plot_accuracy_heatmap(
+    table: pd.DataFrame,
+    training: dict[str, list[str]],
+    value: str = "accuracy",
+    title: str = "",
+    vmin: float = 0.0,
+    vmax: float = 1.0,
+    marked=(),
+) -> Figure:
+    """Variants (rows) by evaluation sets (columns), coloured and annotated with ``value``; a
+    cell whose language the variant was trained on is boxed, so the unboxed cells are transfer
+    to languages the variant never saw. Cells in ``marked`` ((variant, evalset) pairs: sets
+    holding posts the variant's training set held) get a red corner mark. ``table`` has one row
+    per (variant, evalset)."""
+    import numpy as np
+    from matplotlib.patches import Rectangle
+
+    marked = set(marked)
+    variants = _variant_order(table["variant"])
+    sets = _evalset_order(table["evalset"])
+    grid = table.pivot_table(index="variant", columns="evalset", values=value, aggfunc="first")
+    grid = grid.reindex(index=variants, columns=sets)
+    fig, ax = plt.subplots(figsize=(1.0 + 0.62 * len(sets), 0.9 + 0.48 * len(variants)))
+    im = ax.imshow(grid.to_numpy(dtype=float), cmap="viridis", vmin=vmin, vmax=vmax, aspect="auto")
+    for i, variant in enumerate(variants):
+        for j, evalset in enumerate(sets):
+            v = grid.iat[i, j]
+            if not np.isnan(v):
+                ax.text(
+                    j,
+                    i,
+                    f"{v:.2f}",
+                    ha="center",
+                    va="center",
+                    fontsize=7,
+                    color="white" if v < (vmin + vmax) / 2 else "black",
+                )
+            if trained_on(variant, evalset, training):
+                ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, lw=2, ec="#ff7f0e"))
+            if (variant, evalset) in marked:
+                ax.plot(j + 0.36, i - 0.3, marker="v", color="#d62728", markersize=5)
+    ax.set_xticks(range(len(sets)), sets, rotation=45, ha="right", fontsize=8)
+    ax.set_yticks(range(len(variants)), variants, fontsize=8)
+    label = "evaluation set (boxed: a language the variant was trained on"
+    if marked:
+        label += "; red mark: holds posts the variant trained on"
+    ax.set_xlabel(label + ")")
+    fig.colorbar(im, ax=ax, fraction=0.025, pad=0.01, label=value.replace("_", " "))
+    if title:
+        ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def plot_confusion_matrices(predictions: pd.DataFrame, title: str = "") -> Figure:
+    """One confusion matrix per variant (rows: gold label, columns: prediction, ``failed``
+    added when some output failed to parse), shares of each gold row, counts annotated."""
+    import numpy as np
+
+    variants = _variant_order(predictions["variant"])
+    cols = list(LABELS) + (["failed"] if (predictions["prediction"] == "failed").any() else [])
+    short = {
+        "unrelated": "unrel.",
+        "neutral": "neutral",
+        "pro-immigration": "pro",
+        "anti-immigration": "anti",
+        "failed": "failed",
+    }
+    n = len(variants)
+    fig, axes = plt.subplots(1, n, figsize=(2.7 * n + 0.6, 3.0), squeeze=False)
+    for ax, variant in zip(axes[0], variants, strict=True):
+        sub = predictions[predictions["variant"] == variant]
+        counts = pd.crosstab(sub["label"], sub["prediction"]).reindex(
+            index=list(LABELS), columns=cols, fill_value=0
+        )
+        share = counts.div(counts.sum(axis=1).replace(0, np.nan), axis=0).fillna(0)
+        ax.imshow(share.to_numpy(), cmap="Blues", vmin=0, vmax=1)
+        for i in range(len(LABELS)):
+            for j in range(len(cols)):
+                ax.text(
+                    j,
+                    i,
+                    int(counts.iat[i, j]),
+                    ha="center",
+                    va="center",
+                    fontsize=7,
+                    color="white" if share.iat[i, j] > 0.5 else "black",
+                )
+        ax.set_xticks(
+            range(len(cols)), [short[c] for c in cols], rotation=45, ha="right", fontsize=7
+        )
+        ax.set_yticks(range(len(LABELS)), [short[c] for c in LABELS], fontsize=7)
+        ax.set_title(variant, fontsize=9)
+        ax.set_xlabel("predicted", fontsize=7)
+    axes[0][0].set_ylabel("gold", fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def plot_topic_stance(
+    table: pd.DataFrame, training: dict[str, list[str]], title: str = ""
+) -> Figure:
+    """Topic accuracy (about immigration or not) beside stance accuracy (the exact label among
+    posts about immigration), variants by evaluation sets: does topic transfer where stance
+    does not?"""
+    import numpy as np
+    from matplotlib.patches import Rectangle
+
+    variants = _variant_order(table["variant"])
+    sets = _evalset_order(table["evalset"])
+    fig, axes = plt.subplots(
+        2, 1, figsize=(1.2 + 0.62 * len(sets), 2 * (0.9 + 0.45 * len(variants))), sharex=True
+    )
+    for ax, col, name in zip(
+        axes,
+        ("topic_accuracy", "stance_accuracy"),
+        ("topic accuracy", "stance accuracy"),
+        strict=True,
+    ):
+        grid = table.pivot_table(index="variant", columns="evalset", values=col, aggfunc="first")
+        grid = grid.reindex(index=variants, columns=sets)
+        ax.imshow(grid.to_numpy(dtype=float), cmap="magma", vmin=0, vmax=1, aspect="auto")
+        for i, variant in enumerate(variants):
+            for j, evalset in enumerate(sets):
+                v = grid.iat[i, j]
+                if not np.isnan(v):
+                    ax.text(
+                        j,
+                        i,
+                        f"{v:.2f}",
+                        ha="center",
+                        va="center",
+                        fontsize=6.5,
+                        color="white" if v < 0.5 else "black",
+                    )
+                if trained_on(variant, evalset, training):
+                    ax.add_patch(
+                        Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, lw=1.8, ec="#2ca02c")
+                    )
+        ax.set_xticks(range(len(sets)), sets, rotation=45, ha="right", fontsize=7.5)
+        ax.set_yticks(range(len(variants)), variants, fontsize=8)
+        ax.set_title(name, fontsize=10)
+    fig.text(0.5, 0.0, "boxed: a language the variant was trained on", ha="center", fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout(rect=(0, 0.04, 1, 1))
+    return fig

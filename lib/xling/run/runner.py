@@ -1,0 +1,209 @@
+"""Run a profile's notebooks in order with papermill (the engine behind ``./run_all.sh``).
+
+Each notebook gets its parameters from params/<profile>.yaml (checked by :mod:`xling.config`) and
+``-p`` overrides, and its executed copy goes to runs/<profile>/notebooks/. A notebook whose
+parameters, code and inputs are unchanged since it last completed is skipped (unless ``--force``);
+one whose inputs the profile lacks is reported as skipped with the reason; a failing notebook stops
+the run, keeps its executed copy and prints the failing cell and the error. Every run ends by
+writing runs/<profile>/report.html (:mod:`xling.run.report`), a failed run included.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from xling import artifacts, config, paths
+from xling.run.fingerprint import fingerprint
+from xling.run.requirements import missing_requirement, notebook_meta
+from xling.run.state import Outcome, failing_cell, read_state, write_state
+
+KERNEL = "xling"
+
+
+def select(notebooks: dict[str, Path], only: list[str] | None) -> list[str]:
+    """Notebook stems to run: all, or those named by ``--only`` (``00_data``, ``00``, ``data``)."""
+    if not only:
+        return list(notebooks)
+    chosen = []
+    for name in only:
+        hits = [nb for nb in notebooks if name in (nb, nb[:2], nb[3:])]
+        if not hits:
+            raise config.ConfigError(f"--only {name}: no such notebook ({', '.join(notebooks)})")
+        chosen += [h for h in hits if h not in chosen]
+    return [nb for nb in notebooks if nb in chosen]
+
+
+def run_profile(
+    profile: str,
+    only: list[str] | None = None,
+    force: bool = False,
+    overrides: list[tuple[str, str]] | None = None,
+    log=print,
+) -> list[Outcome]:
+    """Execute the profile's notebooks in order; return what happened to each."""
+    import papermill as pm
+
+    prof = config.load_profile(profile, overrides)
+    notebooks = config.notebook_paths()
+    chosen = select(notebooks, only)
+    out_dir = paths.executed_notebooks(profile)
+    state = read_state(profile)
+    outcomes: list[Outcome] = []
+    upstream: list[str] = []
+    log(f"profile {profile} ({paths.display(prof.file)}) -> {paths.display(out_dir)}")
+    for nb in notebooks:
+        nb_path = notebooks[nb]
+        params = prof.params_for(nb)
+        fp = fingerprint(nb_path, params, upstream)
+        upstream.append(fp)
+        if nb not in chosen:
+            continue
+        reason = missing_requirement(notebook_meta(nb_path).get("requires", []), params, profile)
+        if reason:
+            log(f"- {nb}: skipped: {reason}")
+            outcomes.append(Outcome(nb, "skipped", reason=reason))
+            continue
+        out_nb = out_dir / nb_path.name
+        prev = state.get(nb, {})
+        if (
+            not force
+            and prev.get("status") == "ok"
+            and prev.get("fingerprint") == fp
+            and out_nb.exists()
+        ):
+            log(
+                f"- {nb}: up to date (finished {prev.get('finished')}, "
+                f"{prev.get('seconds', 0):.1f} s); --force re-runs it"
+            )
+            outcomes.append(Outcome(nb, "up-to-date", prev.get("seconds", 0.0)))
+            continue
+        log(f"> {nb} ...")
+        started = time.perf_counter()
+        state[nb] = {"status": "running", "fingerprint": fp, "params": params}
+        write_state(profile, state)
+        # the kernel inherits the environment: the save helpers learn which notebook writes
+        os.environ[artifacts.NOTEBOOK_ENV] = nb
+        try:
+            pm.execute_notebook(
+                str(nb_path),
+                str(out_nb),
+                parameters=params,
+                kernel_name=KERNEL,
+                cwd=str(paths.ROOT),
+                progress_bar=False,
+                log_output=False,
+            )
+        except Exception as err:  # noqa: BLE001 - any failure stops the run, reported the same way
+            os.environ.pop(artifacts.NOTEBOOK_ENV, None)
+            seconds = time.perf_counter() - started
+            if isinstance(err, pm.PapermillExecutionError):
+                message = f"{err.ename}: {err.evalue}"
+            else:  # the kernel died (out of memory, a crash in native code) or papermill failed
+                message = f"{type(err).__name__}: {err}"
+            state[nb] = {
+                "status": "failed",
+                "fingerprint": fp,
+                "params": params,
+                "seconds": seconds,
+                "error": message,
+            }
+            write_state(profile, state)
+            cell, first = failing_cell(out_nb)
+            where = f"code cell {cell}" + (f" ({first})" if first else "") if cell else "a cell"
+            log(f"x {nb}: FAILED after {seconds:.1f} s in {where}")
+            log(f"  {message}")
+            if out_nb.exists():
+                log(f"  executed copy kept: {paths.display(out_nb)}")
+            outcomes.append(Outcome(nb, "failed", seconds, message))
+            write_run_report(profile, outcomes, log)
+            return outcomes
+        os.environ.pop(artifacts.NOTEBOOK_ENV, None)
+        seconds = time.perf_counter() - started
+        state[nb] = {
+            "status": "ok",
+            "fingerprint": fp,
+            "params": params,
+            "seconds": round(seconds, 2),
+            "finished": datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC"),
+        }
+        write_state(profile, state)
+        log(f"  {nb}: done in {seconds:.1f} s")
+        outcomes.append(Outcome(nb, "ran", seconds))
+    total = sum(o.seconds for o in outcomes if o.status == "ran")
+    if outcomes:
+        log(f"summary ({total:.1f} s run):")
+        for o in outcomes:
+            share = f", {o.seconds / total:.0%} of the run" if o.status == "ran" and total else ""
+            took = f" {o.seconds:.1f} s" if o.status == "ran" else ""
+            log(f"  {o.notebook:<24} {o.status}{took}{share}")
+    write_run_report(profile, outcomes, log)
+    return outcomes
+
+
+def write_run_report(profile: str, outcomes: list[Outcome], log=print) -> Path | None:
+    """Write runs/<profile>/report.html (:mod:`xling.run.report`) and log where. A failure here is
+    logged as a warning and otherwise ignored: the notebooks' own results stand without it."""
+    try:
+        from xling.run import report  # the report reads state, never the runner
+
+        path = report.write_report(profile, outcomes)
+    except Exception as err:  # noqa: BLE001 - the report must never hide the run's outcome
+        log(
+            f"warning: the run report could not be written ({type(err).__name__}: {err}); "
+            f"the notebooks' results above stand; rebuild it with "
+            f"python -m xling.run.report --profile {profile}"
+        )
+        return None
+    log(f"report: {paths.display(path)}")
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="run_all.sh", description="Run the xling notebooks of a profile with papermill."
+    )
+    parser.add_argument("--profile", default="demo", help="params/NAME.yaml (default: demo)")
+    parser.add_argument("--only", nargs="+", metavar="NB", help="run only these notebooks")
+    parser.add_argument("--force", action="store_true", help="re-run notebooks already up to date")
+    parser.add_argument(
+        "--paper-data",
+        metavar="DIR",
+        help="the authors' model_performance/data folder (paper and full profiles)",
+    )
+    parser.add_argument(
+        "-p",
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("KEY", "VALUE"),
+        help="override a parameter: KEY (common) or NN_notebook.KEY; VALUE is YAML",
+    )
+    args = parser.parse_args(argv)
+    overrides = [tuple(kv) for kv in args.p]
+    if args.paper_data:
+        caller = Path(os.environ.get("XLING_CALLER_CWD", os.getcwd()))
+        folder = Path(args.paper_data).expanduser()
+        folder = (folder if folder.is_absolute() else caller / folder).resolve()
+        if not folder.is_dir():
+            print(
+                f"run_all.sh: --paper-data {args.paper_data}: no such folder ({folder})",
+                file=sys.stderr,
+            )
+            return 2
+        overrides.append(("paper_data", json.dumps(str(folder))))
+    try:
+        outcomes = run_profile(args.profile, args.only, args.force, overrides)
+    except config.ConfigError as err:
+        print(f"run_all.sh: {err}", file=sys.stderr)
+        return 2
+    return 1 if any(o.status == "failed" for o in outcomes) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,59 @@
+"""The two tables' contracts: labels, splits, languages and the columns of posts and predictions.
+
+Every stage reads these names from here (DESIGN.md, "Data flows through two tables"), so the
+vocabulary of the task is written once.
+
+Layer: the bottom (imports nothing from xling).
+"""
+
+from __future__ import annotations
+
+#: The four labels, in the order tables and figures use.
+LABELS = ("unrelated", "neutral", "pro-immigration", "anti-immigration")
+#: Labels of posts about immigration (topic versus stance: stance is the label among these).
+RELATED = ("neutral", "pro-immigration", "anti-immigration")
+#: The number each label has in the authors' prompt and ``catCode`` column.
+CAT_CODES = {1: "pro-immigration", 2: "anti-immigration", 3: "neutral", 4: "unrelated"}
+LABEL_NUMBER = {label: number for number, label in CAT_CODES.items()}
+#: The paper's 13 languages, in the order its tables use (Korean only ever as an extra test set).
+PAPER_LANGS = ("en", "es", "ar", "de", "fr", "hi", "hu", "id", "it", "pl", "pt", "tr", "ko")
+SPLITS = ("train", "test", "extra")
+#: Which posts-table column holds each training split (``pooled``: the authors' mig-multi split).
+TRAIN_SPLITS = {"per_language": "split", "pooled": "split_multi"}
+#: Language codes the authors' files write differently from ISO 639-1.
+LANG_ALIASES = {"in": "id"}
+
+#: The posts table (written by 00_data).
+POSTS_COLUMNS = (
+    "post_id",
+    "text",
+    "lang",
+    "label",
+    "split",
+    "evalset",
+    "text_en",
+    "translation_ok",
+    "source",
+    "split_multi",
+)
+REQUIRED_USER_COLUMNS = ("text", "lang", "label")
+
+#: The predictions table (written by 03, and by 04 for translated posts).
+PREDICTION_COLUMNS = (
+    "post_id",
+    "lang",
+    "label",
+    "split",
+    "evalset",
+    "variant",
+    "backend",
+    "input",
+    "method",
+    "prediction",
+    "raw_output",
+)
+#: A generated answer that could not be parsed as a label.
+FAILED = "failed"
+#: How a label is read from a model: label log-probabilities, or greedy decoding parsed.
+METHODS = ("score", "generate")
+INPUTS = ("original", "translated")
