@@ -91,7 +91,25 @@ def test_smoke_profile_runs_every_notebook():
     assert "% of the run" in res.stdout
     # the run report: every notebook's figures embedded, every notebook named with its timing
     report = (run / "report.html").read_text()
-    assert "report: runs/smoke/report.html" in res.stdout
+    assert f"report: {paths.display(run / 'report.html')}" in res.stdout
+    # every contract file the run wrote is in the manifest with its writer, and in the report
+    from xling import artifacts
+
+    manifest = artifacts.read_manifest("smoke")
+    for rel, writer in (
+        ("posts.csv", "00_data"),
+        ("adapters/en/adapter", "01_finetune"),
+        ("gguf/en-lora.gguf", "02_quantize"),
+        ("predictions.csv", "03_crosslingual_eval"),
+        ("translation/predictions.csv", "04_translation_ablation"),
+        ("translation/translations.csv", "04_translation_ablation"),
+        ("regression/summary.txt", "05_pretraining_bias"),
+        ("data_size/curve.csv", "06_data_size"),
+    ):
+        assert manifest[f"runs/smoke/{rel}"]["writer"] == writer, rel
+        assert rel.rsplit("/", 1)[-1] in report, rel
+    # 03's table was never rewritten by 04: its rows are all original posts
+    assert set(pd.read_csv(run / "predictions.csv")["input"]) == {"original"}
     for nb in config.notebook_paths():
         assert nb in report
     for name in ("finetune_loss_curves", "accuracy_heatmap_variant_by_language"):
