@@ -119,12 +119,14 @@ def test_batch_order_is_fixed_by_the_seed_and_covers_each_epoch():
 TRAIN_SCRIPT = textwrap.dedent(
     """
     import sys, time
-    from xling import finetune
+    from xling import config, finetune
     folder, out, delay = sys.argv[1], sys.argv[2], float(sys.argv[3])
     examples = [finetune.Example(str(i), [2, 10 + i % 7, 20 + i % 5, 30 + i % 3, 40 + i % 4], 1)
                 for i in range(24)]
-    settings = train_settings(lora_r=4, lora_alpha=8, lora_dropout=0.1, lr=5e-3, steps=8,
-                                      batch_size=4, save_every=2, seed=7)
+    knobs = dict(lora_r=4, lora_alpha=8, lora_dropout=0.1, lr=5e-3, steps=8, batch_size=4,
+                 save_every=2, seed=7)
+    defaults = config.notebook_defaults("01_finetune")
+    settings = finetune.TrainSettings.from_params({**defaults, **knobs})
     finetune.finetune_lora(folder, examples, out, settings, progress=False,
                            on_step=lambda step: time.sleep(delay))
     """
