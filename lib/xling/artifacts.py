@@ -30,20 +30,22 @@ NOTEBOOK_ENV = "XLING_NOTEBOOK"
 FIGURE_FORMATS = ("png", "pdf")
 
 
-def _where(path: Path) -> tuple[str, str, str]:
-    """(run, kind, relpath) of a path under runs/RUN/ or figures/RUN/."""
+def _owner(path: Path) -> tuple[str, str, str, str]:
+    """(run, kind, relpath, writer) of a path under runs/RUN/ or figures/RUN/; refuses a path
+    outside them, one no contract names, and one the running notebook may not write."""
     path = Path(path).resolve()
-    for kind, root in (("runs", paths.RUNS), ("figures", paths.FIGURES)):
-        if path.is_relative_to(root):
-            rel = path.relative_to(root).parts
-            if len(rel) >= 2:
-                return rel[0], kind, "/".join(rel[1:])
-    raise paths.ContractError(
-        f"{path}: outside {paths.RUNS} and {paths.FIGURES}; the save helpers write run outputs only"
-    )
-
-
-def _writer(run: str, kind: str, rel: str) -> str:
+    found = [
+        (kind, path.relative_to(root).parts)
+        for kind, root in (("runs", paths.RUNS), ("figures", paths.FIGURES))
+        if path.is_relative_to(root) and len(path.relative_to(root).parts) >= 2
+    ]
+    if not found:
+        raise paths.ContractError(
+            f"{path}: outside {paths.RUNS} and {paths.FIGURES}; the save helpers write run "
+            "outputs only"
+        )
+    kind, parts = found[0]
+    run, rel = parts[0], "/".join(parts[1:])
     if kind == "runs":
         writer = paths.writer_of(rel)
         if writer is None:
@@ -64,7 +66,22 @@ def _writer(run: str, kind: str, rel: str) -> str:
         raise paths.ContractError(
             f"{running} may not write {kind}/{run}/{rel}: its one writer is {writer} (xling.paths)"
         )
-    return writer
+    return run, kind, rel, writer
+
+
+def atomic_write(path: str | os.PathLike[str], write) -> Path:
+    """Call ``write(tmp)`` on a temporary file beside ``path``, then replace ``path`` with it in
+    one step (a kill leaves the old file or the new one, never half of one)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path
 
 
 def sha256_of(path: Path) -> str:
@@ -89,10 +106,8 @@ def read_manifest(profile: str) -> dict[str, dict[str, Any]]:
 
 
 def _write_manifest(run: str, manifest: dict[str, dict[str, Any]]) -> None:
-    f = paths.run_dir(run) / "manifest.json"
-    tmp = f.with_name(f.name + f".{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(manifest, indent=1, sort_keys=True), encoding="utf-8")
-    os.replace(tmp, f)
+    text = json.dumps(manifest, indent=1, sort_keys=True)
+    atomic_write(paths.run_dir(run) / "manifest.json", lambda t: t.write_text(text, "utf-8"))
 
 
 def record(
@@ -102,8 +117,11 @@ def record(
     its contract writer; returns the manifest entry. ``sha256``, when the caller already knows
     it (a large model file), saves hashing the file again."""
     path = Path(path)
-    run, kind, rel = _where(path)
-    writer = _writer(run, kind, rel)
+    return _record(path, _owner(path), rows, sha256)
+
+
+def _record(path: Path, owner, rows: int | None, sha256: str | None) -> dict[str, Any]:
+    run, kind, rel, writer = owner
     if path.is_dir():
         files = sorted(p for p in path.rglob("*") if p.is_file())
         h = hashlib.sha256()
@@ -130,24 +148,12 @@ def record(
     return entry
 
 
-def _atomic(path: Path, write) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
 def save_table(table, path: str | os.PathLike[str], index: bool = False, quiet: bool = False):
     """Write a DataFrame as CSV atomically and record it; prints ``saved PATH (N rows)``."""
     path = Path(path)
-    _where(path)  # refuse a path outside the run folders before writing anything
-    _writer(*_where(path))
-    _atomic(path, lambda tmp: table.to_csv(tmp, index=index))
-    record(path, rows=len(table))
+    owner = _owner(path)  # refuse before writing anything
+    atomic_write(path, lambda tmp: table.to_csv(tmp, index=index))
+    _record(path, owner, len(table), None)
     if not quiet:
         print(f"saved {paths.display(path)} ({len(table)} rows)")
     return path
@@ -156,9 +162,9 @@ def save_table(table, path: str | os.PathLike[str], index: bool = False, quiet: 
 def save_text(text: str, path: str | os.PathLike[str], quiet: bool = False) -> Path:
     """Write a text file atomically and record it."""
     path = Path(path)
-    _writer(*_where(path))
-    _atomic(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
-    record(path)
+    owner = _owner(path)
+    atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+    _record(path, owner, None, None)
     if not quiet:
         print(f"saved {paths.display(path)}")
     return path
@@ -180,11 +186,11 @@ def save_figure(fig, profile: str, name: str, show: bool = True, quiet: bool = F
     written = []
     for ext in FIGURE_FORMATS:
         path = out / f"{name}.{ext}"
-        _writer(*_where(path))
-        _atomic(
+        owner = _owner(path)
+        atomic_write(
             path, lambda tmp, ext=ext: fig.savefig(tmp, dpi=150, bbox_inches="tight", format=ext)
         )
-        record(path)
+        _record(path, owner, None, None)
         written.append(path)
         if not quiet:
             print(f"saved {paths.display(path)}")
@@ -192,12 +198,9 @@ def save_figure(fig, profile: str, name: str, show: bool = True, quiet: bool = F
         from IPython.display import Image, display
 
         display(Image(filename=str(written[0])))
-    try:
-        import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt
 
-        plt.close(fig)
-    except ImportError:  # pragma: no cover - matplotlib is a dependency
-        pass
+    plt.close(fig)
     return written
 
 

@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 
 from xling import paths
-from xling.schema import INPUTS, METHODS, SPLITS, TRAIN_SPLITS
+from xling.schema import CODINGS, INPUTS, METHODS, QUANT_TYPES, SPLITS, TRAIN_SPLITS
 
 
 class ConfigError(ValueError):
@@ -27,7 +27,7 @@ class ConfigError(ValueError):
 
 
 _BACKEND = re.compile(
-    r"llamacpp-(f16|q8_0|q4_k_m|q5_k_m|q4_0|q6_k)(\+[\w.-]+)?|transformers-unquantized"
+    rf"llamacpp-(f16|{'|'.join(QUANT_TYPES)})(\+[\w.-]+)?|transformers-unquantized"
 )
 
 #: String knobs that take one of a fixed set of values, checked in every profile, override and
@@ -43,10 +43,10 @@ CHOICES: dict[str, tuple | re.Pattern] = {
     "method": METHODS,
     "methods": METHODS,
     "input_kind": INPUTS,
-    "coding": ("authors", "half_threshold", "drop"),
+    "coding": CODINGS,
     "train_split": tuple(TRAIN_SPLITS),
     "train_splits": tuple(TRAIN_SPLITS),
-    "quant_types": ("q8_0", "q4_k_m", "q5_k_m", "q4_0", "q6_k"),
+    "quant_types": QUANT_TYPES,
     "backend": _BACKEND,
     "backends": _BACKEND,
     "eval_backend": _BACKEND,

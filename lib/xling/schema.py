@@ -57,3 +57,7 @@ FAILED = "failed"
 #: How a label is read from a model: label log-probabilities, or greedy decoding parsed.
 METHODS = ("score", "generate")
 INPUTS = ("original", "translated")
+#: How a language with no LLaMA 2 share is coded in the pretraining regression (notebook 05).
+CODINGS = ("authors", "half_threshold", "drop")
+#: The llama.cpp quantizations notebook 02 can make (f16 is the unquantized GGUF).
+QUANT_TYPES = ("q8_0", "q4_k_m", "q5_k_m", "q4_0", "q6_k")

@@ -32,10 +32,10 @@ import numpy as np
 import pandas as pd
 
 from xling import paths
+from xling.schema import CODINGS
 
 #: The table's cut-off (percent of tokens): listed languages have at least this much.
 THRESHOLD = 0.005
-CODINGS = ("authors", "half_threshold", "drop")
 TIDY_COLUMNS = [
     "model",
     "term",

@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from xling import paths
+from xling.artifacts import atomic_write
 from xling.data.readers import read_table
 from xling.data.validate import validate_posts
 from xling.schema import FAILED, INPUTS, LABELS, POSTS_COLUMNS, PREDICTION_COLUMNS
@@ -21,12 +22,8 @@ from xling.schema import FAILED, INPUTS, LABELS, POSTS_COLUMNS, PREDICTION_COLUM
 
 def write_posts(posts: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
     """Write the posts table atomically (a partial file never replaces a good one)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    posts.loc[:, list(POSTS_COLUMNS)].to_csv(tmp, index=False, encoding="utf-8")
-    os.replace(tmp, path)
-    return path
+    table = posts.loc[:, list(POSTS_COLUMNS)]
+    return atomic_write(path, lambda tmp: table.to_csv(tmp, index=False, encoding="utf-8"))
 
 
 def read_posts(path: str | os.PathLike[str]) -> pd.DataFrame:
@@ -65,7 +62,7 @@ def check_predictions(predictions: pd.DataFrame, source: str = "predictions") ->
             f"{source}: no predictions (no posts in the evaluated splits, or no variant or backend "
             "chosen); check the posts table's split column and the profile"
         )
-    labels = set(list(LABELS))
+    labels = set(LABELS)
     for col, allowed in (("label", labels), ("prediction", labels | {FAILED})):
         bad = ~predictions[col].isin(allowed)
         if bad.any():

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from xling.models.errors import QuantizeError
 from xling.models.gguf import splice_gguf
+from xling.schema import QUANT_TYPES
 
 
 def llama_cpp_version() -> str:
@@ -47,13 +48,7 @@ def converter_script(name: str = "convert_hf_to_gguf.py") -> Path:
 
 
 #: llama.cpp file types by the names used in file names and tables.
-FTYPES = {
-    "q8_0": "LLAMA_FTYPE_MOSTLY_Q8_0",
-    "q4_k_m": "LLAMA_FTYPE_MOSTLY_Q4_K_M",
-    "q5_k_m": "LLAMA_FTYPE_MOSTLY_Q5_K_M",
-    "q4_0": "LLAMA_FTYPE_MOSTLY_Q4_0",
-    "q6_k": "LLAMA_FTYPE_MOSTLY_Q6_K",
-}
+FTYPES = {q: f"LLAMA_FTYPE_MOSTLY_{q.upper()}" for q in QUANT_TYPES}
 
 
 def merge_adapter(base_folder: Path, adapter: Path, out: Path) -> Path:

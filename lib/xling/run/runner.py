@@ -15,6 +15,7 @@ import json
 import os
 import sys
 import time
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -24,6 +25,17 @@ from xling.run.requirements import missing_requirement, notebook_meta
 from xling.run.state import Outcome, failing_cell, read_state, write_state
 
 KERNEL = "xling"
+
+
+@contextmanager
+def writing_as(notebook: str):
+    """Tell the kernel (it inherits the environment) which notebook it runs, so the save helpers
+    refuse a file whose writer is another notebook; cleared afterwards, failure or not."""
+    os.environ[artifacts.NOTEBOOK_ENV] = notebook
+    try:
+        yield
+    finally:
+        os.environ.pop(artifacts.NOTEBOOK_ENV, None)
 
 
 def select(notebooks: dict[str, Path], only: list[str] | None) -> list[str]:
@@ -87,20 +99,18 @@ def run_profile(
         started = time.perf_counter()
         state[nb] = {"status": "running", "fingerprint": fp, "params": params}
         write_state(profile, state)
-        # the kernel inherits the environment: the save helpers learn which notebook writes
-        os.environ[artifacts.NOTEBOOK_ENV] = nb
         try:
-            pm.execute_notebook(
-                str(nb_path),
-                str(out_nb),
-                parameters=params,
-                kernel_name=KERNEL,
-                cwd=str(paths.ROOT),
-                progress_bar=False,
-                log_output=False,
-            )
+            with writing_as(nb):
+                pm.execute_notebook(
+                    str(nb_path),
+                    str(out_nb),
+                    parameters=params,
+                    kernel_name=KERNEL,
+                    cwd=str(paths.ROOT),
+                    progress_bar=False,
+                    log_output=False,
+                )
         except Exception as err:  # noqa: BLE001 - any failure stops the run, reported the same way
-            os.environ.pop(artifacts.NOTEBOOK_ENV, None)
             seconds = time.perf_counter() - started
             if isinstance(err, pm.PapermillExecutionError):
                 message = f"{err.ename}: {err.evalue}"
@@ -123,7 +133,6 @@ def run_profile(
             outcomes.append(Outcome(nb, "failed", seconds, message))
             write_run_report(profile, outcomes, log)
             return outcomes
-        os.environ.pop(artifacts.NOTEBOOK_ENV, None)
         seconds = time.perf_counter() - started
         state[nb] = {
             "status": "ok",
