@@ -34,7 +34,6 @@ RUNS = Path(os.environ.get("XLING_RUNS", ROOT / "runs")).resolve()
 FIGURES = Path(os.environ.get("XLING_FIGURES", ROOT / "figures")).resolve()
 #: Models shared by every profile: the assembled embedded GGUF and its dequantized copy.
 MODEL_CACHE = RUNS / "cache" / "models"
-BENCH_RESULTS = ROOT / "bench" / "results"
 
 # --------------------------------------------------------------------------------------------
 # The contract: every file under runs/RUN/ and its one writer
@@ -67,6 +66,9 @@ CONTRACT: dict[str, str] = {
     "regression/language_accuracy.csv": "05_pretraining_bias",
     "regression/codings.csv": "05_pretraining_bias",
     "regression/summary.txt": "05_pretraining_bias",
+    "regression/authors_models.csv": "05_pretraining_bias",
+    "regression/identification.csv": "05_pretraining_bias",
+    "regression/authors_sensitivity.csv": "05_pretraining_bias",
     "data_size/runs/": "06_data_size",
     "data_size/predictions.csv": "06_data_size",
     "data_size/runs.csv": "06_data_size",
@@ -92,7 +94,14 @@ FIGURES_BY: dict[str, tuple[str, ...]] = {
         "translation_accuracy_original_vs_translated",
         "translation_gap_by_quality",
     ),
-    "05_pretraining_bias": ("accuracy_vs_pretraining_share_by_variant", "share_slopes_by_coding"),
+    "05_pretraining_bias": (
+        "accuracy_vs_pretraining_share_by_variant",
+        "share_slopes_by_coding",
+        *(f"authors_m{i}_coefficients" for i in range(1, 7)),
+        "authors_m2_heatmap",
+        "authors_m3_share_unrelated",
+        "authors_m5_langshare",
+    ),
     "06_data_size": ("data_size_learning_curve", "data_size_diversity_vs_volume"),
 }
 
@@ -180,21 +189,11 @@ def data_size_dir(profile: str) -> Path:
     return path
 
 
-def manifest_file(profile: str) -> Path:
-    """runs/<run>/manifest.json: every file the save helpers wrote, with its writer."""
-    return run_dir(profile) / "manifest.json"
-
-
 def executed_notebooks(profile: str) -> Path:
     """Executed copies of the notebooks, one per notebook, written by run_all.sh."""
     path = run_dir(profile) / "notebooks"
     path.mkdir(parents=True, exist_ok=True)
     return path
-
-
-def report_file(profile: str) -> Path:
-    """runs/<run>/report.html, the run report."""
-    return run_dir(profile) / "report.html"
 
 
 def display(path: str | os.PathLike[str]) -> str:
