@@ -104,10 +104,18 @@ def test_smoke_profile_runs_every_notebook():
         ("translation/predictions.csv", "04_translation_ablation"),
         ("translation/translations.csv", "04_translation_ablation"),
         ("regression/summary.txt", "05_pretraining_bias"),
+        ("regression/authors_models.csv", "05_pretraining_bias"),
+        ("regression/identification.csv", "05_pretraining_bias"),
         ("data_size/curve.csv", "06_data_size"),
     ):
         assert manifest[f"runs/smoke/{rel}"]["writer"] == writer, rel
         assert rel.rsplit("/", 1)[-1] in report, rel
+    # 05: the authors' Models 1-6 on the run's own table (one split in smoke, so no split term)
+    models = pd.read_csv(run / "regression" / "authors_models.csv")
+    assert {"M1", "M2", "M3", "M5", "M6", "M5-OLS"} <= set(models["model"])
+    assert "ModelMultilanguage" in set(models.loc[models["model"] == "M1", "term"])
+    assert not models["term"].str.startswith("Train_Test").any()
+    assert (paths.FIGURES / "smoke" / "authors_m1_coefficients.png").exists()
     # 03's table was never rewritten by 04: its rows are all original posts
     assert set(pd.read_csv(run / "predictions.csv")["input"]) == {"original"}
     for nb in config.notebook_paths():

@@ -835,6 +835,28 @@ def summary_lines(
                 + (f"; of these, significant at 5% in R's fit: {', '.join(sig)}" if sig else "")
                 + "."
             )
+        for name, rows in audit.groupby("model", sort=False):
+            for cov in ("LangShare", "Share_Unrelated", "DatasetSize"):
+                own = rows[rows["term"].str.contains(cov, regex=False)]
+                if own.empty:
+                    continue
+                main = own[own["term"] == cov]
+                inter = own[own["term"] != cov]
+                parts = []
+                for _, r in main.iterrows():
+                    parts.append(
+                        f"its main effect {cov} is "
+                        + (
+                            "identified"
+                            if r["identified"]
+                            else f"not identified (from {r['estimate_min']:.4g} to "
+                            f"{r['estimate_max']:.4g} with the same fit)"
+                        )
+                    )
+                if len(inter):
+                    n_ok = int(inter["identified"].sum())
+                    parts.append(f"{n_ok} of {len(inter)} model x {cov} terms are identified")
+                lines.append(f"{name}, the {cov} terms: " + "; ".join(parts) + ".")
     else:
         lines.append("Every model is of full rank: every term is identified.")
     if sens is not None and len(sens):

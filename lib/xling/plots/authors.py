@@ -139,7 +139,7 @@ def plot_coefficients(
     axes[-1, 0].set_xlabel("coefficient (log-odds of a correct prediction), 95% Wald interval")
     if title:
         fig.suptitle(title, fontsize=11)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.45 / fig.get_figheight() if title else 1))
     return fig
 
 
