@@ -69,6 +69,7 @@ CONTRACT: dict[str, str] = {
     "regression/authors_models.csv": "05_pretraining_bias",
     "regression/identification.csv": "05_pretraining_bias",
     "regression/authors_sensitivity.csv": "05_pretraining_bias",
+    "claims/claims.csv": "08_claims",
     "data_size/runs/": "06_data_size",
     "data_size/predictions.csv": "06_data_size",
     "data_size/runs.csv": "06_data_size",
@@ -103,6 +104,7 @@ FIGURES_BY: dict[str, tuple[str, ...]] = {
         "authors_m5_langshare",
     ),
     "06_data_size": ("data_size_learning_curve", "data_size_diversity_vs_volume"),
+    "08_claims": ("claims_forest",),
 }
 
 

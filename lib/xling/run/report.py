@@ -220,7 +220,9 @@ def collect(profile: str, outcomes: list[run_state.Outcome] | None = None) -> di
     total = sum(nb["seconds"] or 0.0 for nb in notebooks)
     for nb in notebooks:
         nb["share"] = nb["seconds"] / total if nb["seconds"] is not None and total else None
+    claims_csv = report_dir / "claims" / "claims.csv"
     return {
+        "claims": read_table(claims_csv, max_rows=200) if claims_csv.is_file() else None,
         "profile": profile,
         "generated": datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC"),
         "code": code_version(),
@@ -412,6 +414,19 @@ def render(report: dict[str, Any]) -> str:
         f'<p class="muted">generated {esc(report["generated"])}{code}; '
         f"notebooks took {esc(fmt_seconds(report['total_seconds']))} in all "
         f"(as recorded in notebooks/state.json)</p>",
+    ]
+    claims = report.get("claims")
+    if claims:
+        keep = ["claim", "test", "split", "estimate", "ci_low", "ci_high", "p_value", "verdict"]
+        idx = [claims["columns"].index(k) for k in keep if k in claims["columns"]]
+        body += [
+            '<h2 id="claims">Claims and verdicts (08_claims)</h2>',
+            html_table(
+                [claims["columns"][i] for i in idx],
+                [[row[i] for i in idx] for row in claims["rows"]],
+            ),
+        ]
+    body += [
         "<h2>Notebooks</h2>",
         '<div class="scroll"><table><tr><th>notebook</th><th>status</th><th>time</th>'
         "<th>share</th><th>note</th></tr>" + "".join(summary_rows) + "</table></div>",

@@ -1,0 +1,115 @@
+"""Verdicts on the paper's claims (xling.analysis.claims): the rule, the floor, and claims whose
+inputs are missing."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from xling.analysis import claims as cl
+
+
+def test_the_verdict_rule():
+    assert cl.verdict(0.01, 0.2) == "supported"  # excludes 0, claimed direction
+    assert cl.verdict(-0.2, -0.01) == "contradicted"
+    assert cl.verdict(-0.1, 0.1) == "not distinguishable"
+    assert cl.verdict(-0.2, -0.01, direction=-1) == "supported"
+    assert cl.verdict(np.nan, np.nan) == cl.NOT_TESTABLE
+    # equivalence within 2 points
+    assert cl.verdict(-0.01, 0.015, equivalence=True) == "supported"
+    assert cl.verdict(-0.08, -0.03, equivalence=True) == "contradicted"
+    assert cl.verdict(-0.03, -0.01, equivalence=True) == "not distinguishable"
+
+
+def test_the_floor_is_the_commonest_labels_share():
+    # 65 of 70 unrelated (the Korean extra set's make-up): 65/70 = 0.9286
+    labels = ["unrelated"] * 65 + ["neutral"] * 3 + ["pro-immigration"] * 2
+    assert cl.floor(labels) == pytest.approx(65 / 70)
+    assert cl.floor(cl.topic_labels(labels)) == pytest.approx(65 / 70)
+
+
+def _preds(variant, correct_flags, split="test", lang="de"):
+    n = len(correct_flags)
+    labels = ["neutral", "unrelated"] * (n // 2)
+    wrong = {"neutral": "unrelated", "unrelated": "neutral"}
+    return pd.DataFrame(
+        {
+            "post_id": [f"{lang}-{i}" for i in range(n)],
+            "lang": lang,
+            "label": labels,
+            "split": split,
+            "evalset": lang,
+            "variant": variant,
+            "backend": "b",
+            "input": "original",
+            "method": "m",
+            "prediction": [
+                lab if ok else wrong[lab] for lab, ok in zip(labels, correct_flags, strict=True)
+            ],
+        }
+    )
+
+
+def _c3(multi_flags, en_flags):
+    p = pd.concat([_preds("multi", multi_flags), _preds("en", en_flags)])
+    out = cl.claims_from_predictions(
+        p,
+        None,
+        "b",
+        "m",
+        {"en": ["en"], "multi": ["de"]},
+        unquantized=None,
+        splits=("test",),
+        n_boot=500,
+    )
+    return out[out["claim"] == "C3"].iloc[0]
+
+
+def test_planted_predictions_give_each_verdict():
+    rng = np.random.default_rng(0)
+    n = 200
+    good = rng.random(n) < 0.9
+    bad = rng.random(n) < 0.4
+    same = good.copy()
+    # multi right far more often than en on the same German test posts: C3 holds
+    assert _c3(good, bad)["verdict"] == "supported"
+    # reversed
+    assert _c3(bad, good)["verdict"] == "contradicted"
+    # identical answers: no effect
+    row = _c3(good, same)
+    assert row["verdict"] == "not distinguishable" and row["estimate"] == 0
+
+
+def test_a_claim_without_its_inputs_is_not_testable_with_the_reason():
+    p = _preds("en", [True, False] * 10)
+    out = cl.claims_from_predictions(
+        p, None, "b", "m", {"en": ["en"]}, splits=("test",), n_boot=200
+    )
+    c6 = out[out["claim"] == "C6"].iloc[0]
+    assert c6["verdict"] == cl.NOT_TESTABLE and "unquantized" in c6["evidence"]
+    c5 = out[out["claim"].str.startswith("C5")].iloc[0]
+    assert c5["verdict"] == cl.NOT_TESTABLE and "translated" in c5["evidence"]
+    c4 = cl.claims_from_models(pd.DataFrame(columns=["model", "term"]), pd.DataFrame())
+    assert (c4["verdict"] == cl.NOT_TESTABLE).all()
+
+
+def test_a_non_identified_share_term_is_not_testable():
+    models = pd.DataFrame(
+        {
+            "model": ["M5", "M5"],
+            "term": ["LangShare", "ModelMultilanguage:LangShare"],
+            "estimate": [0.0136, -0.0068],
+            "ci_low": [0.011, -0.009],
+            "ci_high": [0.016, -0.004],
+            "p_value": [1e-30, 1e-7],
+        }
+    )
+    audit = pd.DataFrame(
+        {"model": ["M5", "M5"], "term": models["term"], "identified": [False, True]}
+    )
+    out = cl.claims_from_models(models, audit).set_index("test")
+    main = out.filter(like="main effect", axis=0).iloc[0]
+    assert main["verdict"] == cl.NOT_TESTABLE and "not identified" in main["evidence"]
+    flat = out.filter(like="Multilanguage", axis=0).iloc[0]
+    assert flat["verdict"] == "supported"  # negative, claimed negative (flatter)
