@@ -35,16 +35,17 @@ def scratch_env(root: Path, **extra: str) -> dict[str, str]:
     )
 
 
-#: The authors' released files, as the workplace provides them (never committed to the project).
-PAPER_DATA = Path(os.environ.get("XLING_PAPER_DATA", paths.ROOT.parent / "shared" / "paper-data"))
+#: The authors' released files (never committed): ``XLING_PAPER_DATA`` when set, otherwise where
+#: data/fetch_paper_data.sh puts them, data/paper/.
+PAPER_DATA = Path(os.environ.get("XLING_PAPER_DATA") or paths.PAPER_DATA_DEFAULT)
 
 
 @pytest.fixture(scope="session")
 def paper_data() -> Path:
     if not PAPER_DATA.is_dir():
         pytest.skip(
-            f"the authors' data is not at {PAPER_DATA} (set XLING_PAPER_DATA, or fetch it with "
-            "data/fetch_paper_data.sh --dest DIR)"
+            f"the authors' data is not at {PAPER_DATA} (fetch it with data/fetch_paper_data.sh, "
+            "or set XLING_PAPER_DATA to a copy)"
         )
     return PAPER_DATA
 
