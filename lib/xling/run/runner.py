@@ -26,15 +26,16 @@ from xling.run.state import Outcome, failing_cell, read_state, write_state
 KERNEL = "xling"
 
 
-def select(notebooks: dict[str, Path], only: list[str] | None) -> list[str]:
-    """Notebook stems to run: all, or those named by ``--only`` (``00_data``, ``00``, ``data``)."""
+def select(notebooks: dict[str, Path], only: list[str] | None, flag: str = "--only") -> list[str]:
+    """Notebook stems to run: all, or those named by ``--only`` (``00_data``, ``00``, ``data``);
+    ``flag`` names the option in the error for a name that matches none."""
     if not only:
         return list(notebooks)
     chosen = []
     for name in only:
         hits = [nb for nb in notebooks if name in (nb, nb[:2], nb[3:])]
         if not hits:
-            raise config.ConfigError(f"--only {name}: no such notebook ({', '.join(notebooks)})")
+            raise config.ConfigError(f"{flag} {name}: no such notebook ({', '.join(notebooks)})")
         chosen += [h for h in hits if h not in chosen]
     return [nb for nb in notebooks if nb in chosen]
 
