@@ -23,6 +23,70 @@ from xling import paths  # noqa: E402  (after the redirect above)
 assert paths.RUNS == (OUTPUTS / "runs").resolve(), "xling was imported before conftest"
 
 
+# --------------------------------------------------------------------------------------------
+# The fast tier (-m "not slow") loads no model, opens no llama.cpp and starts no browser
+# --------------------------------------------------------------------------------------------
+
+#: Marks that make a test slow as well: the fast tier leaves them out.
+SLOW_KINDS = ("model", "browser")
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m deselects by marks
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if any(item.get_closest_marker(kind) for kind in SLOW_KINDS):
+            item.add_marker(pytest.mark.slow)
+
+
+class FastTierError(BaseException):
+    """A test outside the slow tier loaded a model. A BaseException, so that no
+    ``pytest.raises(Exception)`` in the test takes it for the error it expects."""
+
+
+def _refuse(item, what: str):
+    def opened(*args, **kwargs):
+        raise FastTierError(
+            f"{item.nodeid} {what} but is not marked slow: mark it @pytest.mark.model "
+            "(which implies slow)"
+        )
+
+    return opened
+
+
+@pytest.hookimpl(tryfirst=True)  # before the test's fixtures (session fixtures too) are set up
+def pytest_runtest_setup(item):
+    """Outside the slow tier, opening llama.cpp or the embedded model fails the test, naming the
+    mark it needs: so every test that does is marked, and -m "not slow" stays fast. (Models a
+    test's subprocess loads are out of sight here: the notebook runs are marked slow.)"""
+    if item.get_closest_marker("slow"):
+        return
+    from xling.models import base
+
+    mp = pytest.MonkeyPatch()
+    item.stash[_GUARD] = mp
+    # every way to the embedded model's weights (resolve_base, the embedded_base fixture) goes
+    # through its dequantized folder
+    mp.setattr(base, "_dequantized_folder", _refuse(item, "loads the embedded model"))
+    try:
+        import llama_cpp
+    except ImportError:  # no llama.cpp here: nothing can open it
+        return
+    # the names the library calls through (llama_cpp.Llama(...), its quantizer); replaced, not
+    # patched inside, so no half-made Llama is left for the garbage collector to close
+    mp.setattr(llama_cpp, "Llama", _refuse(item, "opens llama.cpp"))
+    mp.setattr(llama_cpp, "llama_model_quantize", _refuse(item, "runs llama.cpp's quantizer"))
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_runtest_teardown(item):
+    mp = item.stash.get(_GUARD, None)
+    if mp is not None:
+        mp.undo()
+
+
+_GUARD = pytest.StashKey[pytest.MonkeyPatch]()
+
+
 def scratch_env(root: Path, **extra: str) -> dict[str, str]:
     """The environment for a subprocess that runs the library against a scratch tree: its
     sources, runs and figures all under ``root``."""
