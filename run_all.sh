@@ -2,12 +2,16 @@
 # xling: set up the environment (idempotent) and run a profile's notebooks, or the tests.
 #
 #   ./run_all.sh [--profile NAME] [--only NB ...] [--force] [--paper-data DIR] [-p KEY VALUE ...]
-#   ./run_all.sh --test [pytest args ...]
-#   ./run_all.sh --setup            (set-up only)
+#   ./run_all.sh --test [pytest args ...]    (-m "not slow": the fast tier)
+#   ./run_all.sh --lab [jupyter lab args]    JupyterLab at the repository root, kernel "Python (xling)"
+#   ./run_all.sh --params [NOTEBOOK ...]     every notebook parameter: name, type, default, comment
+#   ./run_all.sh --setup                     (set-up only)
+#   ./run_all.sh --gpu ...                   set up torch's default (CUDA) build, not the CPU one
 #
-# Set-up creates .venv with Python 3.11, installs the CPU build of torch first (so nothing pulls a
-# CUDA build), then the pinned packages of pyproject.toml, and registers the Jupyter kernel `xling`.
-# It re-runs only when pyproject.toml changed since the last successful set-up.
+# Set-up creates .venv with Python 3.11, installs torch first (the CPU build from PyTorch's CPU
+# index when it answers, else the pinned version from the default index; --gpu or XLING_TORCH=cuda:
+# the default CUDA build), then the pinned packages of pyproject.toml, and registers the Jupyter
+# kernel `xling`. It re-runs only when pyproject.toml or the torch build asked for changed.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -45,15 +49,20 @@ setup() {
         log "creating .venv with $base"
         "$base" -m venv "$VENV"
     fi
-    local stamp="$VENV/.xling-setup" want
-    want="$(sha256sum pyproject.toml | cut -c1-64)"
+    local stamp="$VENV/.xling-setup" want torch_args
+    want="$(sha256sum pyproject.toml | cut -c1-64) torch=${XLING_TORCH:-cpu}"
     if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
         return 0
     fi
     log "installing pinned packages (first time: about 10 minutes, llama.cpp compiles from source)"
-    if ! "$PY" -c "import torch, sys; sys.exit(torch.__version__.split('+')[0] != '${TORCH_PIN#torch==}')" 2>/dev/null; then
-        "$PY" -m pip install --disable-pip-version-check "$TORCH_PIN"
+    # which torch, from where: xling.run.setup decides (standard library only, so it runs before
+    # anything is installed)
+    torch_args="$(PYTHONPATH="$ROOT/lib" "$PY" -m xling.run.setup torch-args "$TORCH_PIN")"
+    if [ -n "$torch_args" ]; then
+        # shellcheck disable=SC2086  # the arguments are words: a pin, flags, an index URL
+        "$PY" -m pip install --disable-pip-version-check $torch_args
     fi
+    log "$(PYTHONPATH="$ROOT/lib" "$PY" -m xling.run.setup torch-build)"
     CMAKE_BUILD_PARALLEL_LEVEL="${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc)}" \
         "$PY" -m pip install --disable-pip-version-check -e ".[dev]"
     "$PY" -m ipykernel install --sys-prefix --name xling --display-name "Python (xling)" >/dev/null
@@ -63,9 +72,14 @@ setup() {
     log "set-up complete"
 }
 
+if [ "${1:-}" = "--gpu" ]; then
+    export XLING_TORCH=cuda
+    shift
+fi
+
 case "${1:-}" in
 -h | --help)
-    sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'
     exit 0
     ;;
 --setup)
@@ -75,6 +89,16 @@ case "${1:-}" in
     shift
     setup
     exec "$PY" -m pytest "$@"
+    ;;
+--lab)
+    shift
+    setup
+    exec "$PY" -m xling.run.lab "$@"
+    ;;
+--params)
+    shift
+    setup
+    exec "$PY" -m xling.run.params "$@"
     ;;
 *)
     setup

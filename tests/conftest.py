@@ -23,6 +23,70 @@ from xling import paths  # noqa: E402  (after the redirect above)
 assert paths.RUNS == (OUTPUTS / "runs").resolve(), "xling was imported before conftest"
 
 
+# --------------------------------------------------------------------------------------------
+# The fast tier (-m "not slow") loads no model, opens no llama.cpp and starts no browser
+# --------------------------------------------------------------------------------------------
+
+#: Marks that make a test slow as well: the fast tier leaves them out.
+SLOW_KINDS = ("model", "browser")
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m deselects by marks
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if any(item.get_closest_marker(kind) for kind in SLOW_KINDS):
+            item.add_marker(pytest.mark.slow)
+
+
+class FastTierError(BaseException):
+    """A test outside the slow tier loaded a model. A BaseException, so that no
+    ``pytest.raises(Exception)`` in the test takes it for the error it expects."""
+
+
+def _refuse(item, what: str):
+    def opened(*args, **kwargs):
+        raise FastTierError(
+            f"{item.nodeid} {what} but is not marked slow: mark it @pytest.mark.model "
+            "(which implies slow)"
+        )
+
+    return opened
+
+
+@pytest.hookimpl(tryfirst=True)  # before the test's fixtures (session fixtures too) are set up
+def pytest_runtest_setup(item):
+    """Outside the slow tier, opening llama.cpp or the embedded model fails the test, naming the
+    mark it needs: so every test that does is marked, and -m "not slow" stays fast. (Models a
+    test's subprocess loads are out of sight here: the notebook runs are marked slow.)"""
+    if item.get_closest_marker("slow"):
+        return
+    from xling.models import base
+
+    mp = pytest.MonkeyPatch()
+    item.stash[_GUARD] = mp
+    # every way to the embedded model's weights (resolve_base, the embedded_base fixture) goes
+    # through its dequantized folder
+    mp.setattr(base, "_dequantized_folder", _refuse(item, "loads the embedded model"))
+    try:
+        import llama_cpp
+    except ImportError:  # no llama.cpp here: nothing can open it
+        return
+    # the names the library calls through (llama_cpp.Llama(...), its quantizer); replaced, not
+    # patched inside, so no half-made Llama is left for the garbage collector to close
+    mp.setattr(llama_cpp, "Llama", _refuse(item, "opens llama.cpp"))
+    mp.setattr(llama_cpp, "llama_model_quantize", _refuse(item, "runs llama.cpp's quantizer"))
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_runtest_teardown(item):
+    mp = item.stash.get(_GUARD, None)
+    if mp is not None:
+        mp.undo()
+
+
+_GUARD = pytest.StashKey[pytest.MonkeyPatch]()
+
+
 def scratch_env(root: Path, **extra: str) -> dict[str, str]:
     """The environment for a subprocess that runs the library against a scratch tree: its
     sources, runs and figures all under ``root``."""
@@ -35,16 +99,17 @@ def scratch_env(root: Path, **extra: str) -> dict[str, str]:
     )
 
 
-#: The authors' released files, as the workplace provides them (never committed to the project).
-PAPER_DATA = Path(os.environ.get("XLING_PAPER_DATA", paths.ROOT.parent / "shared" / "paper-data"))
+#: The authors' released files (never committed): ``XLING_PAPER_DATA`` when set, otherwise where
+#: data/fetch_paper_data.sh puts them, data/paper/.
+PAPER_DATA = Path(os.environ.get("XLING_PAPER_DATA") or paths.PAPER_DATA_DEFAULT)
 
 
 @pytest.fixture(scope="session")
 def paper_data() -> Path:
     if not PAPER_DATA.is_dir():
         pytest.skip(
-            f"the authors' data is not at {PAPER_DATA} (set XLING_PAPER_DATA, or fetch it with "
-            "data/fetch_paper_data.sh --dest DIR)"
+            f"the authors' data is not at {PAPER_DATA} (fetch it with data/fetch_paper_data.sh, "
+            "or set XLING_PAPER_DATA to a copy)"
         )
     return PAPER_DATA
 

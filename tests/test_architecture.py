@@ -20,7 +20,7 @@ LAYERS = [
     ("xling.config", "xling.artifacts"),
     ("xling.data",),
     ("xling.models",),
-    ("xling.infer", "xling.translate"),
+    ("xling.infer", "xling.translate", "xling.classroom"),
     ("xling.analysis",),
     ("xling.plots",),
     ("xling.run",),

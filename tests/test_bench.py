@@ -38,6 +38,7 @@ def test_model_flops_from_config():
     assert f.forward(2, 3, 1) == 3 * 2304 + 64 * 12 + 2 * 800
 
 
+@pytest.mark.model  # the embedded model, dequantized (a minute, the first time)
 def test_model_flops_of_the_embedded_model_config(embedded_base):
     f = bench.ModelFlops.from_folder(embedded_base.folder)
     cfg = json.loads((embedded_base.folder / "config.json").read_text())

@@ -162,6 +162,7 @@ def demo_texts():
     return test.groupby("lang").head(1).sort_values("post_id")["text"].tolist()[:9]
 
 
+@pytest.mark.model
 def test_batched_scorer_gives_score_one_labels(embedded_gguf, demo_texts):
     prompt = prompts.plain_prompt()
     one = scorers.LlamaCppScorer(embedded_gguf, prompt)
@@ -186,6 +187,7 @@ def test_batched_scorer_gives_score_one_labels(embedded_gguf, demo_texts):
     assert n_prefix > 5
 
 
+@pytest.mark.model
 def test_batched_scorer_evaluates_a_post_whole_when_its_tokens_merge_with_the_prefix(
     embedded_gguf, demo_texts
 ):

@@ -281,6 +281,7 @@ def image_counts(page: Path, profile_dir: Path) -> tuple[int, int]:
     return int(counts["ok"]), int(counts["broken"])
 
 
+@pytest.mark.browser
 def test_every_figure_loads_in_headless_chromium(fake_run, tmp_path):
     started = time.perf_counter()
     page = report.write_report(PROFILE)

@@ -324,6 +324,7 @@ def test_quality_per_language_against_references():
 # --------------------------------------------------------------------------------------------
 
 
+@pytest.mark.model
 def test_embedded_model_translates_and_stops_at_the_line_end():
     from xling import models
 

@@ -42,14 +42,23 @@ _ALIASES = {
     "cost": "xling.analysis.cost",
 }
 
+#: Functions the notebooks call on the root (``xling.playground(profile)``) -> the module that
+#: defines each, loaded on first use (the fingerprint reads this map too).
+_FUNCTIONS = {
+    "playground": "xling.classroom",
+}
+
 
 def __getattr__(name: str):
-    if name in _ALIASES:
+    if name in _ALIASES or name in _FUNCTIONS:
         import importlib
 
-        module = importlib.import_module(_ALIASES[name])
-        globals()[name] = module
-        return module
+        if name in _ALIASES:
+            value = importlib.import_module(_ALIASES[name])
+        else:
+            value = getattr(importlib.import_module(_FUNCTIONS[name]), name)
+        globals()[name] = value
+        return value
     raise AttributeError(f"module 'xling' has no attribute {name!r}")
 
 

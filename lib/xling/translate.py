@@ -1,7 +1,7 @@
 """Translate posts into English with a local LLM, and measure how good the translations are.
 
 The paper classified machine translations of the non-English posts with its English-only model
-(``../shared/FACTS.md``; the translator is not named). Here any GGUF model translates through
+(``docs/FACTS.md``; the translator is not named). Here any GGUF model translates through
 llama-cpp-python: the demo's embedded model is a base model without a chat template, so the prompt
 is a few-shot one built from *training* posts of the same language and their reference
 translations (``text_en``), never the post being translated and never a test post. Decoding is

@@ -9,11 +9,11 @@ import os
 import numpy as np
 import pandas as pd
 
-#: Published API prices, $ per 1M tokens (input, output), as ../shared/FACTS.md gives them.
+#: Published API prices, $ per 1M tokens (input, output), as docs/FACTS.md gives them.
 API_PRICES = {"gpt-4o": (2.50, 10.00), "gpt-4o-mini": (0.15, 0.60)}
 
 
-#: The paper's speed and cost claims (../shared/FACTS.md).
+#: The paper's speed and cost claims (docs/FACTS.md).
 PAPER_CLAIMS = {
     "speed_up_v2": "26-168x faster inference than commercial LLMs (abstract v2)",
     "cost_v2": "over 1000x cost savings (abstract v2)",

@@ -22,7 +22,7 @@ def subsample(posts: pd.DataFrame, per_group: int, seed: int = 0) -> pd.DataFram
     return posts.loc[sorted(kept.index)].reset_index(drop=True)
 
 
-#: Published sizes of the authors' data sets (../shared/FACTS.md): (evalset, split) -> posts.
+#: Published sizes of the authors' data sets (docs/FACTS.md): (evalset, split) -> posts.
 PAPER_SIZES = {
     **{(lang, "train"): 75 for lang in PAPER_LANGS if lang not in ("en", "es", "ko")},
     **{(lang, "test"): 25 for lang in PAPER_LANGS if lang not in ("en", "es", "ko")},

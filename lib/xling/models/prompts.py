@@ -1,6 +1,6 @@
 """Prompts: the paper's classification prompt, adapted to the model at hand.
 
-The paper (../shared/FACTS.md) asks LLaMA 3.2-3B-Instruct, in its chat format, for the most relevant
+The paper (docs/FACTS.md) asks LLaMA 3.2-3B-Instruct, in its chat format, for the most relevant
 category of a tweet as a number (1 = pro-immigration, 2 = anti-immigration, 3 = neutral,
 4 = unrelated), and reads the answer after ``Answer =``. Two formats here:
 

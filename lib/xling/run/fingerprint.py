@@ -51,11 +51,12 @@ def _defined_names(tree: ast.Module) -> set[str]:
     return names
 
 
-def _aliases(tree: ast.Module) -> dict[str, str]:
-    """The root package's short names (``_ALIASES = {"metrics": "xling.analysis.metrics"}``)."""
+def _aliases(tree: ast.Module, name: str = "_ALIASES") -> dict[str, str]:
+    """A map the root package assigns by name: its short names for modules (``_ALIASES =
+    {"metrics": "xling.analysis.metrics"}``) or its functions' modules (``_FUNCTIONS``)."""
     for node in tree.body:
         targets = node.targets if isinstance(node, ast.Assign) else []
-        if any(isinstance(t, ast.Name) and t.id == "_ALIASES" for t in targets):
+        if any(isinstance(t, ast.Name) and t.id == name for t in targets):
             return ast.literal_eval(node.value)
     return {}
 
@@ -78,6 +79,12 @@ class _Index:
                     for a in node.names:
                         names[a.asname or a.name] = self.resolve(node.module, a.name)
             self.reexports[m] = names
+        # functions the root loads lazily (xling.playground): defined by the named module
+        if "xling" in self.trees:
+            functions = _aliases(self.trees["xling"], "_FUNCTIONS")
+            self.reexports.setdefault("xling", {}).update(
+                {n: mod for n, mod in functions.items() if mod in self.files}
+            )
 
     def module(self, name: str) -> str | None:
         """A dotted name as a module of the package (following the root's aliases), or None."""

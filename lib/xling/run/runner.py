@@ -38,15 +38,47 @@ def writing_as(notebook: str):
         os.environ.pop(artifacts.NOTEBOOK_ENV, None)
 
 
-def select(notebooks: dict[str, Path], only: list[str] | None) -> list[str]:
-    """Notebook stems to run: all, or those named by ``--only`` (``00_data``, ``00``, ``data``)."""
+def quiet_kernel_manager():
+    """The kernel manager papermill starts each notebook's kernel with: jupyter_client's own,
+    less two lines of noise the kernel prints into run_all.sh's output that tell the user
+    nothing (the kernel's other messages, and its stderr, still come through):
+
+    - "Kernel is running over TCP without encryption": the kernel's channels are encrypted
+      instead (CurveZMQ keys provisioned by the manager, ``transport_encryption="auto"``; the
+      kernelspec declares support), where pyzmq has CurveZMQ; elsewhere the warning is true and
+      stays;
+    - "KeyboardInterrupt caught in kernel": jupyter_client interrupts a kernel before asking it
+      to shut down; a notebook that finished leaves an idle kernel, which needs no interrupt
+      (a kernel that does not stop after the shutdown request is still killed)."""
+    import zmq
+    from jupyter_client import AsyncKernelManager
+    from traitlets import default
+
+    encrypt = zmq.has("curve") and "transport_encryption" in AsyncKernelManager.class_trait_names()
+
+    class QuietKernelManager(AsyncKernelManager):
+        @default("transport_encryption")
+        def _encrypt_where_possible(self) -> str:
+            return "auto" if encrypt else "disabled"
+
+        async def _async_interrupt_kernel(self) -> None:
+            if self.shutting_down:
+                return
+            await super()._async_interrupt_kernel()
+
+    return QuietKernelManager
+
+
+def select(notebooks: dict[str, Path], only: list[str] | None, flag: str = "--only") -> list[str]:
+    """Notebook stems to run: all, or those named by ``--only`` (``00_data``, ``00``, ``data``);
+    ``flag`` names the option in the error for a name that matches none."""
     if not only:
         return list(notebooks)
     chosen = []
     for name in only:
         hits = [nb for nb in notebooks if name in (nb, nb[:2], nb[3:])]
         if not hits:
-            raise config.ConfigError(f"--only {name}: no such notebook ({', '.join(notebooks)})")
+            raise config.ConfigError(f"{flag} {name}: no such notebook ({', '.join(notebooks)})")
         chosen += [h for h in hits if h not in chosen]
     return [nb for nb in notebooks if nb in chosen]
 
@@ -109,6 +141,7 @@ def run_profile(
                     cwd=str(paths.ROOT),
                     progress_bar=False,
                     log_output=False,
+                    kernel_manager_class=quiet_kernel_manager(),
                 )
         except Exception as err:  # noqa: BLE001 - any failure stops the run, reported the same way
             seconds = time.perf_counter() - started
