@@ -113,3 +113,40 @@ def test_a_non_identified_share_term_is_not_testable():
     assert main["verdict"] == cl.NOT_TESTABLE and "not identified" in main["evidence"]
     flat = out.filter(like="Multilanguage", axis=0).iloc[0]
     assert flat["verdict"] == "supported"  # negative, claimed negative (flatter)
+
+
+def test_the_untuned_base_is_a_second_floor_for_c1():
+    # en answers every German post right, the base half of them: +0.5 on the same posts
+    flags = [True] * 20
+    p = pd.concat([_preds("en", flags), _preds("base", [True, False] * 10)])
+    out = cl.claims_from_predictions(
+        p, None, "b", "m", {"en": ["en"]}, unquantized=None, splits=("test",), n_boot=300
+    )
+    row = out[out["test"].str.contains("untuned base")].iloc[0]
+    assert row["estimate"] == pytest.approx(0.5) and row["verdict"] == "supported"
+
+
+def test_c4_on_our_corrected_table_from_the_sensitivity_run():
+    models = pd.DataFrame(
+        {
+            "model": ["M5"],
+            "term": ["ModelMultilanguage:LangShare"],
+            "estimate": [-0.0068],
+            "ci_low": [-0.009],
+            "ci_high": [-0.004],
+            "p_value": [1e-7],
+        }
+    )
+    sens = pd.DataFrame(
+        {
+            "model": ["M5"],
+            "term": ["ModelMultilanguage:LangShare"],
+            "estimate_ours": [0.001],
+            "p_ours": [0.6],
+            "ci_low_ours": [-0.002],
+            "ci_high_ours": [0.004],
+        }
+    )
+    out = cl.claims_from_models(models, pd.DataFrame(), sens)
+    assert list(out["verdict"]) == ["supported", "not distinguishable"]
+    assert "our corrected table" in out["test"].iloc[1]

@@ -753,14 +753,20 @@ def sensitivity(
     authors: pd.DataFrame, ours: pd.DataFrame, identified: pd.DataFrame | None = None
 ) -> pd.DataFrame:
     """Every term of Models 1-6 (and Model 5's OLS) on the authors' table and on ours, side by
-    side, with each verdict (sign and significance at 5%) and whether it changes. ``identified``
-    (the audit) adds whether the term is identified in the authors' fit."""
+    side, with each verdict (sign and significance at 5%) and whether it changes (our table's
+    95% interval kept for notebook 08). ``identified`` (the audit) adds whether the term is
+    identified in the authors' fit."""
     keys = ["model", "term"]
     a = authors[keys + ["estimate", "p_value"]].rename(
         columns={"estimate": "estimate_authors", "p_value": "p_authors"}
     )
-    o = ours[keys + ["estimate", "p_value"]].rename(
-        columns={"estimate": "estimate_ours", "p_value": "p_ours"}
+    o = ours[keys + ["estimate", "p_value", "ci_low", "ci_high"]].rename(
+        columns={
+            "estimate": "estimate_ours",
+            "p_value": "p_ours",
+            "ci_low": "ci_low_ours",
+            "ci_high": "ci_high_ours",
+        }
     )
     t = a.merge(o, on=keys, how="outer")
     t["verdict_authors"] = [
