@@ -41,8 +41,22 @@ def lab_command(
         f"--IdentityProvider.token={token}",
         f"--ServerApp.open_browser={open_browser}",
         f"--MappingKernelManager.default_kernel_name={KERNEL}",
+        # the kernels' channels encrypted (CurveZMQ keys from the kernel manager), as in
+        # run_all.sh's runs, where pyzmq has CurveZMQ
+        *(["--KernelManager.transport_encryption=auto"] if _curve() else []),
+        # as root (a container, CI) JupyterLab refuses to start unless told; it still listens
+        # on localhost only, behind the token
+        *(["--ServerApp.allow_root=True"] if hasattr(os, "geteuid") and os.geteuid() == 0 else []),
         *extra,
     ]
+
+
+def _curve() -> bool:
+    try:
+        import zmq
+    except ImportError:  # pragma: no cover - pyzmq comes with jupyter
+        return False
+    return bool(zmq.has("curve"))
 
 
 def lab_environment(environ: dict[str, str] | None = None) -> dict[str, str]:
