@@ -93,6 +93,18 @@ def _boot(values: np.ndarray, n_boot: int, seed: int) -> tuple[float, float]:
     return float(np.quantile(means, 0.025)), float(np.quantile(means, 0.975))
 
 
+def _no_result() -> dict:
+    """A test with no posts to run on (its verdict becomes "not testable")."""
+    return {
+        "estimate": np.nan,
+        "ci_low": np.nan,
+        "ci_high": np.nan,
+        "p_value": np.nan,
+        "n": 0,
+        "floor": np.nan,
+    }
+
+
 def paired(
     a: pd.DataFrame, b: pd.DataFrame, metric: str = "label", n_boot: int = 2000, seed: int = 0
 ) -> dict:
@@ -104,14 +116,7 @@ def paired(
         b[keys + ["prediction"]], on=keys, suffixes=("_a", "_b")
     )
     if m.empty:
-        return {
-            "estimate": np.nan,
-            "ci_low": np.nan,
-            "ci_high": np.nan,
-            "p_value": np.nan,
-            "n": 0,
-            "floor": np.nan,
-        }
+        return _no_result()
     counted, ok_a = correct(m["label"], m["prediction_a"], metric)
     _, ok_b = correct(m["label"], m["prediction_b"], metric)
     diff = ok_a.astype(float) - ok_b.astype(float)
@@ -136,14 +141,7 @@ def against_floor(
     from scipy.stats import binomtest
 
     if rows.empty:
-        return {
-            "estimate": np.nan,
-            "ci_low": np.nan,
-            "ci_high": np.nan,
-            "p_value": np.nan,
-            "n": 0,
-            "floor": np.nan,
-        }
+        return _no_result()
     counted, ok = correct(rows["label"], rows["prediction"], metric)
     sub = rows[counted]
     floors = sub.groupby("evalset")["label"].transform(
