@@ -122,6 +122,12 @@ def test_smoke_profile_runs_every_notebook():
         assert nb in report
     for name in ("finetune_loss_curves", "accuracy_heatmap_variant_by_language"):
         assert f'alt="{name}.png"' in report
+    # 03's last cell, the playground, showed its static table (papermill: nobody types)
+    executed = json.loads((run / "notebooks" / "03_crosslingual_eval.ipynb").read_text())
+    shown = "".join(
+        "".join(o.get("data", {}).get("text/html", "")) for o in executed["cells"][-1]["outputs"]
+    )
+    assert "p_unrelated" in shown and "base" in shown, executed["cells"][-1]["outputs"]
 
 
 @pytest.mark.slow
