@@ -82,6 +82,12 @@ def test_save_figure_writes_png_and_pdf_and_records_them(run):
         f"figures/{RUN}/finetune_loss_curves.pdf",
     ]
     assert not plt.get_fignums()  # closed
+    # a cell ending with save_figure(...) shows the figure, not the list of its paths
+    from IPython.core.interactiveshell import InteractiveShell
+
+    data, _ = InteractiveShell.instance().display_formatter.format(written)
+    assert data == {}  # a plain list would give {'text/plain': '[PosixPath(...), ...]'}
+    assert InteractiveShell.instance().display_formatter.format([1])[0]  # the control
 
 
 def _predictions(variant, inp, preds):

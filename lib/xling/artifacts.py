@@ -179,9 +179,18 @@ def in_notebook() -> bool:
     return ip is not None and ip.__class__.__name__ == "ZMQInteractiveShell"
 
 
+class SavedFiles(list):
+    """The paths a save wrote; shows nothing when it is a notebook cell's last value (the
+    figure itself and the "saved" lines are the cell's output)."""
+
+    def _ipython_display_(self) -> None:
+        pass
+
+
 def save_figure(fig, profile: str, name: str, show: bool = True, quiet: bool = False) -> list[Path]:
     """Save ``fig`` as figures/<run>/<name>.png and .pdf (atomically, recorded), show it in the
-    notebook's output (PNG) and close it; return the two paths."""
+    notebook's output (PNG) and close it; return the two paths (a list that a notebook cell
+    does not print)."""
     out = paths.figure_dir(profile)
     written = []
     for ext in FIGURE_FORMATS:
@@ -201,7 +210,7 @@ def save_figure(fig, profile: str, name: str, show: bool = True, quiet: bool = F
     import matplotlib.pyplot as plt
 
     plt.close(fig)
-    return written
+    return SavedFiles(written)
 
 
 def files_by_writer(profile: str) -> dict[str, list[tuple[str, dict[str, Any]]]]:

@@ -8,7 +8,7 @@ our own go through the same models (statsmodels formulas):
    (+ translation_bad)``, standard errors clustered by language. With about a dozen languages
    there are only a dozen clusters, so intervals and p-values use a t distribution with
    (clusters - 1) degrees of freedom rather than the normal one.
-2. ``authors_glm``: the authors' specification (FACTS.md), ``correct ~ variant * share +
+2. ``authors_glm``: the authors' specification (docs/FACTS.md), ``correct ~ variant * share +
    language + label + split + translation quality``, for comparison with their analysis.
 3. ``ols_lang[VARIANT]``: per variant, ordinary least squares of language-level accuracy
    (English and unrelated posts excluded, as the authors did) on share.
