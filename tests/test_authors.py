@@ -245,11 +245,20 @@ def test_verdicts_and_sensitivity():
         {"model": ["M1", "M1"], "term": ["x", "y"], "estimate": [1.0, 1.0], "p_value": [0.01, 0.01]}
     )
     o = pd.DataFrame(
-        {"model": ["M1", "M1"], "term": ["x", "y"], "estimate": [1.0, -1.0], "p_value": [0.01, 0.5]}
+        {
+            "model": ["M1", "M1"],
+            "term": ["x", "y"],
+            "estimate": [1.0, -1.0],
+            "p_value": [0.01, 0.5],
+            "ci_low": [0.2, -3.0],
+            "ci_high": [1.8, 1.0],
+        }
     )
     s = au.sensitivity(a, o).set_index("term")
     assert not s.loc["x", "changed"] and s.loc["y", "changed"]
     assert s.loc["y", "verdict_ours"] == "n.s."
+    # our intervals travel with the table (notebook 08 reads them)
+    assert s.loc["y", "ci_low_ours"] == -3.0 and s.loc["x", "ci_high_ours"] == 1.8
 
 
 @pytest.fixture(scope="module")
