@@ -150,3 +150,23 @@ def test_c4_on_our_corrected_table_from_the_sensitivity_run():
     out = cl.claims_from_models(models, pd.DataFrame(), sens)
     assert list(out["verdict"]) == ["supported", "not distinguishable"]
     assert "our corrected table" in out["test"].iloc[1]
+
+
+def test_c3_from_the_learning_curve_takes_the_most_posts_of_the_target():
+    gains = pd.DataFrame(
+        {
+            "target_lang": ["hu", "hu", "hu"],
+            "k": [25, 75, 75],
+            "eval_lang": ["hu", "hu", "es"],
+            "n_seeds": [2, 2, 2],
+            "majority": [0.5, 0.5, 0.4],
+            "diff": [0.01, 0.12, -0.3],
+            "diff_ci_low": [-0.05, 0.04, -0.4],
+            "diff_ci_high": [0.07, 0.2, -0.2],
+        }
+    )
+    out = cl.claims_from_datasize(gains)
+    # one row: hu evaluated on hu at k = 75 (the es row is another language's set)
+    assert len(out) == 1 and out["estimate"].iloc[0] == 0.12
+    assert out["verdict"].iloc[0] == "supported" and "75 hu posts" in out["test"].iloc[0]
+    assert cl.claims_from_datasize(None).empty

@@ -516,6 +516,37 @@ def _claims_from_models(models: pd.DataFrame, audit: pd.DataFrame, which: str) -
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
+def claims_from_datasize(gains: pd.DataFrame | None) -> pd.DataFrame:
+    """C3 on notebook 06's learning curve (``data_size/curve_gains.csv``): for each target
+    language, accuracy on that language after the most posts of it minus English alone, paired
+    on the same posts (06's bootstrap interval), against the set's commonest-label floor."""
+    if gains is None or gains.empty:
+        return pd.DataFrame(columns=COLUMNS)
+    rows = []
+    own = gains[gains["eval_lang"] == gains["target_lang"]]
+    for target, g in own.groupby("target_lang", sort=True):
+        r = g.loc[g["k"].idxmax()]
+        res = {
+            "estimate": r["diff"],
+            "ci_low": r["diff_ci_low"],
+            "ci_high": r["diff_ci_high"],
+            "p_value": np.nan,
+            "floor": r["majority"],
+        }
+        rows.append(
+            _row(
+                "C3",
+                "as few as 75 annotated posts of a language mitigate the pretraining bias",
+                f"06: accuracy on {target} after {int(r['k'])} {target} posts minus English alone "
+                f"(paired, {int(r['n_seeds'])} seed(s))",
+                "test",
+                res,
+                "data_size/curve_gains.csv",
+            )
+        )
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
 def not_testable_c7() -> pd.DataFrame:
     """C7: the speed and cost claims against commercial LLMs."""
     return pd.DataFrame(
@@ -604,6 +635,7 @@ def data_findings(
 
 __all__ = [
     "COLUMNS",
+    "claims_from_datasize",
     "claims_from_models",
     "claims_from_predictions",
     "data_findings",
