@@ -563,21 +563,6 @@ def model4_formula(table: pd.DataFrame) -> tuple[pd.DataFrame, str]:
     return sub, formula
 
 
-def _usable(data: pd.DataFrame, formula: str) -> str:
-    """Why ``formula`` cannot be fitted on ``data`` ('' when it can)."""
-    if data.empty:
-        return "no rows"
-    for term in parse_formula(formula):
-        for var in term:
-            col = data[var]
-            if isinstance(col.dtype, pd.CategoricalDtype):
-                if len(col.cat.categories) < 2:
-                    return f"{var} has one level only ({', '.join(map(str, col.cat.categories))})"
-            elif col.nunique() < 2:
-                return f"{var} is constant"
-    return ""
-
-
 def simplify(data: pd.DataFrame, formula: str) -> tuple[str, list[str]]:
     """``formula`` without the terms of factors that have one level in ``data`` (the demo has no
     translation quality, for instance); returns the formula and the variables left out."""
@@ -612,11 +597,9 @@ def fit_models(table: pd.DataFrame) -> dict[str, Fit]:
         sub = data
         if model == "M4":
             sub, formula = model4_formula(data)
-            if sub.empty:
-                continue
-        formula, dropped = simplify(sub, formula)
-        if _usable(sub, formula):
+        if sub.empty:
             continue
+        formula, dropped = simplify(sub, formula)
         fit = fit_glm(sub, formula, model)
         if dropped:
             fit.note = "without " + ", ".join(dropped) + " (one level in these data)"

@@ -243,13 +243,16 @@ def claims_from_predictions(
                 reason="no Korean posts in these predictions" if ko.empty else "",
             )
         )
+        base = sel("base") if "base" in have else None  # a second floor (demo, full)
         for split in splits:
             un = p[(p["split"] == split) & ~p["lang"].isin(seen)]
+            statement = (
+                "fine-tuning on one or two languages carries topic detection to unseen languages"
+            )
             rows.append(
                 _row(
                     "C1",
-                    "fine-tuning on one or two languages carries topic detection to unseen "
-                    "languages",
+                    statement,
                     f"{v}: topic accuracy on its unseen languages minus the floor",
                     split,
                     against_floor(un, "topic", n_boot, seed),
@@ -257,15 +260,11 @@ def claims_from_predictions(
                     reason="no unseen-language posts" if un.empty else "",
                 )
             )
-        if "base" in have:  # the untuned base model as a second floor (demo, full)
-            base = sel("base")
-            for split in splits:
-                un = p[(p["split"] == split) & ~p["lang"].isin(seen)]
+            if base is not None:
                 rows.append(
                     _row(
                         "C1",
-                        "fine-tuning on one or two languages carries topic detection to unseen "
-                        "languages",
+                        statement,
                         f"{v}: topic accuracy on its unseen languages minus the untuned base "
                         "model's (paired)",
                         split,
