@@ -170,3 +170,79 @@ def test_c3_from_the_learning_curve_takes_the_most_posts_of_the_target():
     assert len(out) == 1 and out["estimate"].iloc[0] == 0.12
     assert out["verdict"].iloc[0] == "supported" and "75 hu posts" in out["test"].iloc[0]
     assert cl.claims_from_datasize(None).empty
+
+
+def test_a_verdict_that_differs_between_test_and_train_is_listed_and_said():
+    rng = np.random.default_rng(1)
+    n = 200
+    good, bad = rng.random(n) < 0.9, rng.random(n) < 0.4
+    # on test posts multi and en answer alike (no effect); on train posts multi is far better
+    p = pd.concat(
+        [
+            _preds("multi", good, "test"),
+            _preds("en", good, "test"),
+            _preds("multi", good, "train").assign(post_id=lambda d: "tr-" + d["post_id"]),
+            _preds("en", bad, "train").assign(post_id=lambda d: "tr-" + d["post_id"]),
+        ]
+    )
+    out = cl.claims_from_predictions(
+        p, None, "b", "m", {"en": ["en"], "multi": ["de"]}, unquantized=None, n_boot=500
+    )
+    c3 = out[out["claim"] == "C3"].set_index("split")
+    assert c3.loc["test", "verdict"] == "not distinguishable"
+    assert c3.loc["train", "verdict"] == "supported"
+    # the pooled row pairs all 400 posts: half the train gain, (mean(good) - mean(bad)) / 2
+    assert c3.loc["train+test", "estimate"] == pytest.approx((good.mean() - bad.mean()) / 2)
+    d = cl.differences(out)
+    c3d = d[d["claim"] == "C3"]
+    assert set(c3d["where"]) == {"test posts", "train posts"}  # the pooled row is not compared
+    text = " ".join(cl.paragraphs(out))
+    assert "The verdict depends on the posts" in text
+    assert "test posts: not distinguishable" in text and "train posts: supported" in text
+    # a comparison run on one split only (the pooled row) is never listed
+    one_split = out[out["split"] == "train+test"]
+    assert not d["comparison"].isin(one_split["test"]).any()
+
+
+def test_paragraphs_count_the_verdicts_and_quote_the_numbers():
+    rows = pd.DataFrame(
+        [
+            dict(
+                claim="C9",
+                statement="s",
+                test="t1",
+                split="test",
+                estimate=0.10,
+                ci_low=0.05,
+                ci_high=0.15,
+                p_value=0.001,
+                floor=np.nan,
+                verdict="supported",
+                evidence="predictions.csv",
+            ),
+            dict(
+                claim="C9",
+                statement="s",
+                test="t2",
+                split="test",
+                estimate=-0.02,
+                ci_low=-0.06,
+                ci_high=0.02,
+                p_value=0.4,
+                floor=np.nan,
+                verdict="not distinguishable",
+                evidence="predictions.csv",
+            ),
+        ]
+    )
+    (para,) = cl.paragraphs(rows)
+    assert para.startswith("**C9** (s): 2 tests; 1 supported, 1 not distinguishable.")
+    assert "t1, test posts: +0.100 (95% CI +0.050 to +0.150; p = 0.001)" in para
+    assert "`predictions.csv`" in para
+
+
+def test_not_testable_is_worded_for_a_runs_own_models():
+    c7 = cl.not_testable_c7()
+    assert cl.for_run(c7, released=True)["verdict"].iloc[0] == cl.NOT_TESTABLE
+    assert cl.for_run(c7, released=False)["verdict"].iloc[0] == cl.NOT_TESTABLE_RUN
+    assert "released" not in cl.NOT_TESTABLE_RUN

@@ -33,6 +33,9 @@ VERDICTS = (
     "not testable from the released data",
 )
 NOT_TESTABLE = VERDICTS[3]
+#: The same verdict where the claims are tested on a run's own predictions (demo, full): what is
+#: missing is missing from that run, not from the authors' release.
+NOT_TESTABLE_RUN = "not testable from this run's data"
 COLUMNS = [
     "claim",
     "statement",
@@ -314,6 +317,25 @@ def claims_from_predictions(
                     f"accuracy on the 75-post languages, multi minus en (paired; {what})",
                     split,
                     paired(keep(a), keep(b), "label", n_boot, seed),
+                    evid,
+                )
+            )
+        # what the paper compares: its per-post table pools train and test posts
+        pooled = [s for s in splits if s in ("test", "train")]
+        if len(pooled) == 2:
+            a, b = sel("multi"), sel("en")
+
+            def keep_all(d):
+                return d[d["split"].isin(pooled) & d["lang"].isin(FEW_SHOT_LANGS)]
+
+            rows.append(
+                _row(
+                    "C3",
+                    "as few as 75 annotated posts of a language mitigate the pretraining bias",
+                    "accuracy on the 75-post languages, multi minus en (paired; train and test "
+                    "pooled, as the authors' table pools them)",
+                    "train+test",
+                    paired(keep_all(a), keep_all(b), "label", n_boot, seed),
                     evid,
                 )
             )
@@ -634,6 +656,12 @@ def data_findings(
 
 __all__ = [
     "COLUMNS",
+    "NOT_TESTABLE",
+    "NOT_TESTABLE_RUN",
+    "differences",
+    "for_run",
+    "paragraphs",
+    "sentences",
     "claims_from_datasize",
     "claims_from_models",
     "claims_from_predictions",
@@ -669,3 +697,121 @@ def sentences(claims: pd.DataFrame) -> list[str]:
             line += f"; {why.iloc[0]}"
         out.append(line + ".")
     return out
+
+
+def for_run(claims: pd.DataFrame, released: bool) -> pd.DataFrame:
+    """The claims table with its "not testable" verdicts worded for where the predictions came
+    from: the authors' release (``released``) or a run's own models (demo, full), where what is
+    missing is missing from that run."""
+    out = claims.copy()
+    if not released:
+        out.loc[out["verdict"] == NOT_TESTABLE, "verdict"] = NOT_TESTABLE_RUN
+    return out
+
+
+_OURS = " (our corrected table)"
+
+
+def _where(row) -> str:
+    """Which posts or table a row was tested on, in words."""
+    table = "our corrected table" if str(row["test"]).endswith(_OURS) else ""
+    split = {"test": "test posts", "train": "train posts", "extra": "the extra sets"}.get(
+        row["split"], row["split"]
+    )
+    if table:
+        return table
+    return split if row["claim"] != "C4" and row["claim"] != "C4b" else "the authors' table"
+
+
+def _testable(v: str) -> bool:
+    return not str(v).startswith("not testable")
+
+
+def differences(claims: pd.DataFrame) -> pd.DataFrame:
+    """Tests whose verdict differs between test and train posts (the same comparison on both),
+    or between the authors' modelling table and our corrected one: one row per tested version
+    (``claim, test, where, estimate, ci_low, ci_high, verdict``), grouped by the comparison."""
+    c = claims.copy()
+    # the same comparison on another split may carry a note of its own ("paired; what it
+    # needs", "paired; train posts: ..."): the comparison is the test without it
+    c["comparison"] = (
+        c["test"]
+        .astype(str)
+        .str.replace(_OURS, "", regex=False)
+        .str.replace(r"; [^)]*\)", ")", regex=True)
+    )
+    c["where"] = [_where(r) for _, r in c.iterrows()]
+    # the pooled train+test row of C3 answers another question (what the paper pools)
+    c = c[c["split"].isin(["test", "train"]) | c["claim"].isin(["C4", "C4b"])]
+    keep = []
+    for _, g in c.groupby(["claim", "comparison"], sort=False):
+        if len(g) > 1 and g["verdict"].nunique() > 1:
+            keep.append(g)
+    cols = ["claim", "comparison", "where", "estimate", "ci_low", "ci_high", "verdict"]
+    if not keep:
+        return pd.DataFrame(columns=cols)
+    return pd.concat(keep)[cols].reset_index(drop=True)
+
+
+def _fmt(r) -> str:
+    if pd.isna(r["ci_low"]):
+        est = "" if pd.isna(r["estimate"]) else f" (printed estimate {r['estimate']:+.4g})"
+        return f"{r['test']}{est}"
+    scale = ".4g" if r["claim"] in ("C4", "C4b") else "+.3f"
+    return (
+        f"{r['test']}, {_where(r)}: {r['estimate']:{scale}} "
+        f"(95% CI {r['ci_low']:{scale}} to {r['ci_high']:{scale}}"
+        + (f"; p = {r['p_value']:.2g}" if pd.notna(r["p_value"]) else "")
+        + ")"
+    )
+
+
+def paragraphs(claims: pd.DataFrame) -> list[str]:
+    """One Markdown paragraph per claim, written from its rows: the verdict of each test counted,
+    the strongest test of each verdict with its estimate and interval, the evidence files, the
+    reason where it cannot be tested, and where test and train posts (or the two tables)
+    disagree."""
+    diff = differences(claims)
+    out = []
+    for (claim, statement), rows in claims.groupby(["claim", "statement"], sort=False):
+        counts = rows["verdict"].value_counts()
+        n = len(rows)
+        tally = ", ".join(f"{k} {v}" for v, k in counts.items())
+        head = f"**{claim}** ({statement}): {n} test{'s' if n > 1 else ''}; {tally}."
+        parts = [head]
+        for v in counts.index:
+            r = rows[rows["verdict"] == v]
+            if _testable(v):
+                best = r.loc[r["estimate"].abs().idxmax()]
+                what = "The clearest" if len(r) > 1 else "The"
+                parts.append(f"{what} {v} test: {_fmt(best)}.")
+            else:
+                reasons = sorted(set(str(e).split(";")[0] for e in r["evidence"] if str(e)))
+                parts.append(f"{v.capitalize()}: " + "; ".join(reasons) + ".")
+        d = diff[diff["claim"] == claim]
+        for comparison, g in d.groupby("comparison", sort=False):
+            where = "; ".join(
+                f"{w}: {v}"
+                + (
+                    f" ({e:+.3f}, CI {lo:+.3f} to {hi:+.3f})"
+                    if pd.notna(lo) and claim not in ("C4", "C4b")
+                    else ""
+                )
+                for w, v, e, lo, hi in zip(
+                    g["where"], g["verdict"], g["estimate"], g["ci_low"], g["ci_high"], strict=True
+                )
+            )
+            on = "table" if claim in ("C4", "C4b") else "posts"
+            parts.append(f"The verdict depends on the {on}: {comparison}: {where}.")
+        files = sorted({f.strip() for e in rows["evidence"] for f in _files(str(e))})
+        if files:
+            parts.append("Evidence: " + ", ".join(f"`{f}`" for f in files) + ".")
+        out.append(" ".join(parts))
+    return out
+
+
+def _files(evidence: str) -> list[str]:
+    """The file names named in an evidence string."""
+    import re
+
+    return re.findall(r"[\w./-]+\.(?:csv|txt|png)", evidence)

@@ -13,6 +13,7 @@ VERDICT_COLORS = {
     "contradicted": "#d95f02",
     "not distinguishable": "#7570b3",
     "not testable from the released data": "#999999",
+    "not testable from this run's data": "#999999",
 }
 
 
