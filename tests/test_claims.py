@@ -199,6 +199,12 @@ def test_a_verdict_that_differs_between_test_and_train_is_listed_and_said():
     text = " ".join(cl.paragraphs(out))
     assert "The verdict depends on the posts" in text
     assert "test posts: not distinguishable" in text and "train posts: supported" in text
+    # a version that could not be tested on one side is missing data, not a differing verdict
+    untestable = out[(out["claim"] == "C3") & (out["split"] == "train")].assign(
+        verdict=cl.NOT_TESTABLE, estimate=np.nan, ci_low=np.nan, ci_high=np.nan
+    )
+    partial = pd.concat([out[~((out["claim"] == "C3") & (out["split"] == "train"))], untestable])
+    assert (cl.differences(partial)["claim"] != "C3").all()
     # a comparison run on one split only (the pooled row) is never listed
     one_split = out[out["split"] == "train+test"]
     assert not d["comparison"].isin(one_split["test"]).any()

@@ -38,6 +38,7 @@ _ALIASES = {
     "released": "xling.analysis.released",
     "ablation": "xling.analysis.ablation",
     "regression": "xling.analysis.regression",
+    "distance": "xling.analysis.distance",
     "datasize": "xling.analysis.datasize",
     "cost": "xling.analysis.cost",
 }

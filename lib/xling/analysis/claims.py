@@ -729,7 +729,8 @@ def _testable(v: str) -> bool:
 
 def differences(claims: pd.DataFrame) -> pd.DataFrame:
     """Tests whose verdict differs between test and train posts (the same comparison on both),
-    or between the authors' modelling table and our corrected one: one row per tested version
+    or between the authors' modelling table and our corrected one, among the versions that
+    could be tested (one not testable on one side is not listed): one row per tested version
     (``claim, test, where, estimate, ci_low, ci_high, verdict``), grouped by the comparison."""
     c = claims.copy()
     # the same comparison on another split may carry a note of its own ("paired; what it
@@ -743,6 +744,8 @@ def differences(claims: pd.DataFrame) -> pd.DataFrame:
     c["where"] = [_where(r) for _, r in c.iterrows()]
     # the pooled train+test row of C3 answers another question (what the paper pools)
     c = c[c["split"].isin(["test", "train"]) | c["claim"].isin(["C4", "C4b"])]
+    # a comparison missing on one side is missing data, not a verdict that differs
+    c = c[c["verdict"].map(_testable)]
     keep = []
     for _, g in c.groupby(["claim", "comparison"], sort=False):
         if len(g) > 1 and g["verdict"].nunique() > 1:

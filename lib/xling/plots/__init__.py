@@ -34,6 +34,7 @@ from xling.plots.quantize import (  # noqa: F401
     plot_quantization,
 )
 from xling.plots.regression import (  # noqa: F401
+    plot_distance_regression,
     plot_share_coefficients,
     plot_share_regression,
 )

@@ -202,3 +202,56 @@ def plot_share_coefficients(terms: pd.DataFrame, title: str = "") -> Figure:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig
+
+
+def plot_distance_regression(
+    lang_acc: pd.DataFrame, distances: pd.DataFrame, best: pd.DataFrame, title: str = ""
+) -> Figure:
+    """Language-level accuracy against the distance to the nearest training language, one panel
+    per variant, under the distance type that fits that variant best alone (``best``: variant,
+    type, adj_r2_distance, adj_r2_share, n). A point per language, labelled; the OLS line of
+    accuracy on distance. The type is chosen on the same points: the panel says so."""
+    import numpy as np
+
+    variants = [v for v in _variant_order(best["variant"]) if v in set(lang_acc["variant"])]
+    if not variants:
+        fig, ax = plt.subplots(figsize=(5, 2))
+        ax.axis("off")
+        ax.text(0.5, 0.5, "no variant with a distance fit", ha="center", va="center")
+        return fig
+    ncols = min(3, len(variants))
+    nrows = int(np.ceil(len(variants) / ncols))
+    fig, axes = plt.subplots(
+        nrows, ncols, figsize=(4.3 * ncols, 3.5 * nrows + 0.6), squeeze=False, sharey=True
+    )
+    for k, variant in enumerate(variants):
+        ax = axes[k // ncols][k % ncols]
+        b = best[best["variant"] == variant].iloc[0]
+        dist = distances[(distances["variant"] == variant) & (distances["type"] == b["type"])]
+        sub = lang_acc[lang_acc["variant"] == variant].merge(dist, on=["lang", "variant"])
+        sub = sub.dropna(subset=["distance"])
+        x, y = sub["distance"].to_numpy(float), sub["accuracy"].to_numpy(float)
+        ax.scatter(x, y, color="C2", edgecolor="black", linewidth=0.5, zorder=3)
+        _label_points(ax, x, y, sub["lang"].tolist())
+        if len(sub) >= 3 and np.ptp(x) > 0:
+            slope, intercept = np.polyfit(x, y, 1)
+            grid = np.linspace(x.min(), x.max(), 20)
+            ax.plot(grid, intercept + slope * grid, color="C2", linewidth=1.5)
+        ax.set_title(
+            f"{variant}: {b['type']} (adj. R² {b['adj_r2_distance']:.2f}; "
+            f"share {b['adj_r2_share']:.2f}; n={int(b['n'])})",
+            fontsize=9,
+        )
+        ax.set_xlabel(f"URIEL+ {b['type']} distance to the nearest training language")
+        if k % ncols == 0:
+            ax.set_ylabel("accuracy (posts about immigration)")
+        ax.grid(alpha=0.3)
+    for k in range(len(variants), nrows * ncols):
+        axes[k // ncols][k % ncols].axis("off")
+    fig.suptitle(
+        (title + "\n" if title else "")
+        + "distance type chosen per variant on these same languages (best of the types)",
+        fontsize=10,
+    )
+    fig.tight_layout()
+    return fig
