@@ -80,6 +80,7 @@ def test_distance_explains_more_when_accuracy_follows_it():
     assert alone["ci_low"] < -1 < alone["ci_high"] and alone["r2"] > 0.99 and alone["n"] == 8
     cmp = ld.compare_models(models).iloc[0]
     assert cmp["better"] == "distance"
+    assert cmp["distance_ci_low"] < -1 < cmp["distance_ci_high"]
     assert cmp["adj_r2_distance"] > cmp["adj_r2_share"]
     assert ld.best_distance(ld.compare_models(models))["type"].tolist() == ["genetic"]
     assert (

@@ -267,7 +267,8 @@ def compare_models(models: pd.DataFrame) -> pd.DataFrame:
     """Per variant and distance type: which of share alone and distance alone explains more of
     the variance across languages (adjusted R²), and whether share's slope still excludes zero
     once distance is in the model. One row each: variant, type, n, adj_r2_share, adj_r2_distance,
-    better, share_alone_p, share_with_distance_p, share_survives."""
+    better, distance_slope with its 95% interval (accuracy per unit of distance, alone),
+    share_alone_p, share_with_distance_p, share_survives."""
     rows = []
     fitted = models[models["term"] != ""]
     for (variant, kind), g in fitted.groupby(["variant", "type"], sort=False):
@@ -277,6 +278,7 @@ def compare_models(models: pd.DataFrame) -> pd.DataFrame:
         if alone.empty or dist.empty:
             continue
         a, d = float(alone["adj_r2"].iloc[0]), float(dist["adj_r2"].iloc[0])
+        slope = dist[dist["term"] == "distance"].iloc[0]
         survives = np.nan
         p_both = np.nan
         if not both.empty:
@@ -291,6 +293,9 @@ def compare_models(models: pd.DataFrame) -> pd.DataFrame:
                 adj_r2_share=a,
                 adj_r2_distance=d,
                 better="distance" if d > a else "share",
+                distance_slope=float(slope["estimate"]),
+                distance_ci_low=float(slope["ci_low"]),
+                distance_ci_high=float(slope["ci_high"]),
                 share_alone_p=float(alone["p_value"].iloc[0]),
                 share_with_distance_p=p_both,
                 share_survives=survives,
@@ -321,7 +326,9 @@ def sentences(comparison: pd.DataFrame) -> list[str]:
             f"{variant}: over at most {n} languages, distance alone explains more than share "
             f"alone under {len(wins)} of {len(g)} distance types; the best, {best['type']}, "
             f"has adjusted R² {best['adj_r2_distance']:.2f} against share's "
-            f"{best['adj_r2_share']:.2f} (share alone: p = {share_p:.2g})"
+            f"{best['adj_r2_share']:.2f} (share alone: p = {share_p:.2g}), accuracy "
+            f"{best['distance_slope']:+.2f} per unit of distance (95% CI "
+            f"{best['distance_ci_low']:+.2f} to {best['distance_ci_high']:+.2f})"
         )
         if len(kept):
             line += (

@@ -21,8 +21,12 @@ def plot_claims(claims: pd.DataFrame, title: str = "") -> Figure:
     """Estimates with intervals of every claim test that has one (accuracy differences, in
     points; the regression terms, which are on other scales, in a panel of their own)."""
     c = claims[claims["estimate"].notna() & claims["ci_low"].notna()].copy()
-    c["panel"] = np.where(c["claim"] == "C4", "C4: regression terms", "accuracy difference")
-    panels = [p for p in ("accuracy difference", "C4: regression terms") if p in set(c["panel"])]
+    # each regression claim on its own scale (C4's share slope, C4b's slope difference)
+    c["panel"] = np.where(
+        c["claim"].isin(["C4", "C4b"]), c["claim"] + ": regression terms", "accuracy difference"
+    )
+    order = ("accuracy difference", "C4: regression terms", "C4b: regression terms")
+    panels = [p for p in order if p in set(c["panel"])]
     sizes = [max(int((c["panel"] == p).sum()), 1) for p in panels]
     fig, axes = plt.subplots(
         len(panels),
