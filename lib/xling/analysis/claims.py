@@ -422,8 +422,9 @@ def claims_from_predictions(
         )
     out = pd.DataFrame(rows, columns=COLUMNS)
     empty = out["test"].str.len().gt(0) & out["estimate"].isna() & out["verdict"].eq(NOT_TESTABLE)
-    out.loc[empty & ~out["evidence"].str.contains(";"), "evidence"] = (
-        "no posts for this comparison; " + out["evidence"]
+    sel_empty = empty & ~out["evidence"].str.contains(";")
+    out.loc[sel_empty, "evidence"] = (
+        "no " + out["split"] + " posts in both sides of this comparison; " + out["evidence"]
     )
     return out
 
