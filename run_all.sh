@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # xling: set up the environment (idempotent) and run a profile's notebooks, or the tests.
 #
-#   ./run_all.sh [--profile NAME] [--only NB ...] [--force] [--paper-data DIR] [-p KEY VALUE ...]
+#   ./run_all.sh [--profile NAME] [--run RUN] [--only NB ...] [--force] [--paper-data DIR] [-p KEY VALUE ...]
 #   ./run_all.sh --test [pytest args ...]    (-m "not slow": the fast tier)
 #   ./run_all.sh --lab [jupyter lab args]    JupyterLab at the repository root, kernel "Python (xling)"
 #   ./run_all.sh --params [NOTEBOOK ...]     every notebook parameter: name, type, default, comment

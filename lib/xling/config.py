@@ -196,13 +196,20 @@ class Profile:
     common: dict[str, Any]
     blocks: dict[str, dict[str, Any]]
     schema: dict[str, dict[str, Param]] = field(repr=False)
+    #: the run's name: runs/<run>/ and figures/<run>/ (the profile's name unless --run gives one)
+    run: str = ""
+
+    def __post_init__(self):
+        self.run = self.run or self.name
 
     def params_for(self, notebook: str) -> dict[str, Any]:
         """Parameters passed to one notebook: its declared common keys, then its own block."""
         declared = self.schema[notebook]
         merged = {k: v for k, v in self.common.items() if k in declared}
         merged.update(self.blocks.get(notebook, {}))
-        merged["profile"] = self.name
+        # notebooks build every path from `profile`: the run's name, so a named run writes
+        # runs/<run>/ and figures/<run>/ with the profile's parameters
+        merged["profile"] = self.run
         return {k: v for k, v in merged.items() if k in declared}
 
 
@@ -219,8 +226,12 @@ def load_profile(
     name: str,
     overrides: list[tuple[str, str]] | None = None,
     file: Path | None = None,
+    run: str | None = None,
 ) -> Profile:
-    """Load and check ``params/<name>.yaml`` plus ``-p`` overrides; ConfigError on any misfit."""
+    """Load and check ``params/<name>.yaml`` plus ``-p`` overrides; ConfigError on any misfit.
+    ``run`` names the run apart from the profile (runs/<run>/; default: the profile's name)."""
+    if run is not None:
+        check_run_name(run)
     file = Path(file) if file else paths.profile_file(name)
     if not file.exists():
         known = sorted(p.stem for p in paths.PARAMS.glob("*.yaml"))
@@ -274,7 +285,28 @@ def load_profile(
                     f"{source}: unknown key '{block}.{key}' (notebook {block} declares: {known})"
                 )
             _check(source, f"{block}.{key}", value, schema[block][key], block)
-    return Profile(name, file, common, blocks, schema)
+    return Profile(name, file, common, blocks, schema, run=run or "")
+
+
+#: runs/ folders that are not runs: the shared caches
+RESERVED_RUNS = ("cache",)
+
+
+def check_run_name(run: str) -> str:
+    """A run's name becomes a folder under runs/ and figures/: letters, digits, ``.``, ``_`` and
+    ``-``, starting with a letter or digit, and not a reserved folder (runs/cache)."""
+    import re
+
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", run or ""):
+        raise ConfigError(
+            f"--run {run!r}: a run's name is a folder name: letters, digits, '.', '_' and '-', "
+            "starting with a letter or digit, at most 64 characters"
+        )
+    if run in RESERVED_RUNS:
+        raise ConfigError(
+            f"--run {run!r}: runs/{run}/ holds the shared caches; choose another name"
+        )
+    return run
 
 
 def _check(source: str, key: str, value: Any, param: Param, nb: str) -> None:

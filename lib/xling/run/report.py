@@ -223,7 +223,8 @@ def collect(profile: str, outcomes: list[run_state.Outcome] | None = None) -> di
     claims_csv = report_dir / "claims" / "claims.csv"
     return {
         "claims": read_table(claims_csv, max_rows=200) if claims_csv.is_file() else None,
-        "profile": profile,
+        "profile": run_state.run_profile_name(profile),
+        "run": profile,
         "generated": datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC"),
         "code": code_version(),
         "total_seconds": total,
@@ -410,7 +411,8 @@ def render(report: dict[str, Any]) -> str:
     code = f", {esc(report['code'])}" if report["code"] else ""
     common = report["common_params"]
     body = [
-        f"<h1>xling run report: profile <code>{profile}</code></h1>",
+        f"<h1>xling run report: run <code>{esc(report.get('run', report['profile']))}</code>, "
+        f"profile <code>{profile}</code></h1>",
         f'<p class="muted">generated {esc(report["generated"])}{code}; '
         f"notebooks took {esc(fmt_seconds(report['total_seconds']))} in all "
         f"(as recorded in notebooks/state.json)</p>",

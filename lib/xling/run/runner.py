@@ -22,7 +22,7 @@ from pathlib import Path
 from xling import artifacts, config, paths
 from xling.run.fingerprint import fingerprint
 from xling.run.requirements import missing_requirement, notebook_meta
-from xling.run.state import Outcome, failing_cell, read_state, write_state
+from xling.run.state import Outcome, claim_run, failing_cell, read_state, write_state
 
 KERNEL = "xling"
 
@@ -89,18 +89,24 @@ def run_profile(
     force: bool = False,
     overrides: list[tuple[str, str]] | None = None,
     log=print,
+    run: str | None = None,
 ) -> list[Outcome]:
-    """Execute the profile's notebooks in order; return what happened to each."""
+    """Execute the profile's notebooks in order; return what happened to each. ``run`` names the
+    run apart from the profile: its files go to runs/<run>/ and figures/<run>/ (default: the
+    profile's name), so a user's own data never replaces the demo's results."""
     import papermill as pm
 
-    prof = config.load_profile(profile, overrides)
+    prof = config.load_profile(profile, overrides, run=run)
+    profile_name, profile = profile, prof.run  # below, `profile` is the run's folder name
+    claim_run(profile, profile_name, force)
     notebooks = config.notebook_paths()
     chosen = select(notebooks, only)
     out_dir = paths.executed_notebooks(profile)
     state = read_state(profile)
     outcomes: list[Outcome] = []
     upstream: list[str] = []
-    log(f"profile {profile} ({paths.display(prof.file)}) -> {paths.display(out_dir)}")
+    named = f" as run {profile}" if profile != profile_name else ""
+    log(f"profile {profile_name} ({paths.display(prof.file)}){named} -> {paths.display(out_dir)}")
     for nb in notebooks:
         nb_path = notebooks[nb]
         params = prof.params_for(nb)
@@ -211,6 +217,12 @@ def main(argv: list[str] | None = None) -> int:
         prog="run_all.sh", description="Run the xling notebooks of a profile with papermill."
     )
     parser.add_argument("--profile", default="demo", help="params/NAME.yaml (default: demo)")
+    parser.add_argument(
+        "--run",
+        metavar="NAME",
+        help="name the run apart from the profile: runs/NAME/ and figures/NAME/ (default: the "
+        "profile's name)",
+    )
     parser.add_argument("--only", nargs="+", metavar="NB", help="run only these notebooks")
     parser.add_argument("--force", action="store_true", help="re-run notebooks already up to date")
     parser.add_argument(
@@ -240,7 +252,7 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         overrides.append(("paper_data", json.dumps(str(folder))))
     try:
-        outcomes = run_profile(args.profile, args.only, args.force, overrides)
+        outcomes = run_profile(args.profile, args.only, args.force, overrides, run=args.run)
     except config.ConfigError as err:
         print(f"run_all.sh: {err}", file=sys.stderr)
         return 2

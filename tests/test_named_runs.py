@@ -1,0 +1,58 @@
+"""Runs named apart from profiles (issue 23, part 1): ``./run_all.sh --profile P --run NAME``
+writes runs/NAME/ and figures/NAME/ with P's parameters, and never mixes two profiles in one run."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from test_resume import project  # noqa: F401 - the scratch project and faked papermill
+from xling import config
+from xling.run import report, runner
+from xling.run.state import run_profile_name
+
+
+def test_a_named_run_writes_its_own_folder_and_leaves_the_profiles_alone(project):  # noqa: F811
+    root, pm = project
+    runner.run_profile("tiny", log=lambda _m: None)
+    demo_out = (root / "runs" / "tiny" / "00_first.out").read_bytes()
+
+    pm.executed = []
+    outcomes = runner.run_profile("tiny", run="mine", log=lambda _m: None)
+    assert [o.status for o in outcomes] == ["ran"] * 3  # its own state: nothing is up to date
+    mine = root / "runs" / "mine"
+    # every notebook got the run's name as `profile` (the one key notebooks build paths from)
+    # and the profile's own parameters (tiny.yaml's seed 7)
+    got = json.loads((mine / "00_first.out").read_text())
+    assert got == {"profile": "mine", "seed": 7}
+    assert (root / "runs" / "tiny" / "00_first.out").read_bytes() == demo_out  # untouched
+    assert run_profile_name("mine") == "tiny" and run_profile_name("tiny") == "tiny"
+    # the report names both
+    page = (mine / "report.html").read_text()
+    assert "run <code>mine</code>, profile <code>tiny</code>" in page
+    assert report.collect("mine")["profile"] == "tiny"
+
+
+def test_a_run_of_another_profile_is_not_mixed_in(project):  # noqa: F811
+    root, pm = project
+    (root / "params" / "other.yaml").write_text("common:\n  seed: 9\n")
+    runner.run_profile("tiny", run="mine", log=lambda _m: None)
+    with pytest.raises(config.ConfigError, match="holds a run of profile 'tiny', not 'other'"):
+        runner.run_profile("other", run="mine", log=lambda _m: None)
+    # --force says: re-run it all into that folder with the other profile
+    pm.executed = []
+    runner.run_profile("other", run="mine", force=True, log=lambda _m: None)
+    assert pm.executed == ["00_first", "01_second", "02_third"]
+    assert run_profile_name("mine") == "other"
+
+
+@pytest.mark.parametrize("bad", ["", "../up", "a/b", "cache", "-x", "x" * 65])
+def test_run_names_that_are_not_a_plain_folder_are_refused(bad):
+    with pytest.raises(config.ConfigError, match="--run"):
+        config.check_run_name(bad)
+
+
+def test_the_command_line_refuses_a_bad_run_name(project, capsys):  # noqa: F811
+    assert runner.main(["--profile", "tiny", "--run", "cache"]) == 2
+    assert "shared caches" in capsys.readouterr().err
