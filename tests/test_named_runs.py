@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from test_resume import project  # noqa: F401 - the scratch project and faked papermill
+
 from xling import config
 from xling.run import report, runner
 from xling.run.state import run_profile_name
