@@ -856,6 +856,7 @@ def summary_table(counts: dict[tuple, int]) -> pd.DataFrame:
         wide = wide.reindex(columns=list(LABELS), fill_value=0)
         n = wide.sum(axis=1)
         shares = wide.div(n, axis=0)
+        shares.columns.name = None
         shares.insert(0, "n_posts", n.astype(int))
         shares["_order"] = i
         out.append(shares.reset_index())

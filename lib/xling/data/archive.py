@@ -418,7 +418,8 @@ def demo_archive(
     ``bad_rows`` of the ``n`` rows get a bad text, the kinds of :data:`BAD_KINDS` in turn (an
     empty text; bytes that are not UTF-8; ``long_words`` words, longer than any tweet), spread
     over the shards. ``truncated`` cuts the last shard's compressed bytes at two thirds: its
-    later rows cannot be read, and the reader reports the cut."""
+    later rows cannot be read, and the reader reports the cut. A shard already there with the
+    same bytes is left untouched (a classification of it resumes)."""
     from xling.data.sources import load_demo_posts
 
     if n < 1 or shards < 1 or shards > n:
@@ -427,8 +428,10 @@ def demo_archive(
         raise ValueError(f"bad_rows must be between 0 and n ({n}), got {bad_rows}")
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
+    names = {f"archive-{s:03d}.csv.gz" for s in range(shards)}
     for old in folder.glob("archive-*.csv.gz"):
-        old.unlink()  # a smaller archive must not keep the shards of a larger one
+        if old.name not in names:
+            old.unlink()  # a smaller archive must not keep the shards of a larger one
     rng = np.random.default_rng(seed)
     corpus = load_demo_posts()
     pick = rng.choice(len(corpus), size=n, replace=n > len(corpus))
@@ -466,8 +469,10 @@ def demo_archive(
         if truncated and s == shards - 1:
             data = data[: len(data) * 2 // 3]
         path = folder / f"archive-{s:03d}.csv.gz"
+        written.append(path)
+        if path.exists() and path.read_bytes() == data:
+            continue  # the same shard: left as it is (its time too, so a run resumes on it)
         tmp = path.with_name(path.name + ".tmp")
         tmp.write_bytes(data)
         os.replace(tmp, path)
-        written.append(path)
     return written
