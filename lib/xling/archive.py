@@ -611,6 +611,7 @@ class ArchiveResult:
         return "\n".join(lines)
 
     scored_now: int = 0
+    work_seconds: float = 0.0  # from the first task submitted to the last one finished
 
 
 def _settings_record(settings: Settings, model) -> dict:
@@ -711,7 +712,7 @@ def classify_archive(
         f"{len(files)} files, {rows} rows, {len(tasks)} parts of {chunk_rows} rows: "
         f"{len(tasks) - len(todo)} already written, {len(todo)} to do"
     )
-    dashboard, task_errors, per_worker, scored_now = None, [], {}, 0
+    dashboard, task_errors, per_worker, scored_now, work = None, [], {}, 0, 0.0
     if todo:
         from distributed import as_completed
 
@@ -769,6 +770,7 @@ def classify_archive(
                         elapsed = time.perf_counter() - t_submit
                         bar.set_postfix_str(f"{scored_now / max(elapsed, 1e-9):.1f} posts/s")
             finally:
+                work = time.perf_counter() - t_submit
                 bar.close()
                 if subscribed:
                     with contextlib.suppress(Exception):
@@ -788,6 +790,7 @@ def classify_archive(
         summary=summary,
         workers=[{"pid": pid, **w} for pid, w in sorted(per_worker.items())],
         scored_now=scored_now,
+        work_seconds=work,
     )
 
 
