@@ -312,6 +312,10 @@ def test_other_settings_in_the_same_output_are_refused(tmp_path, client):
         run_fake([str(tmp_path / "in" / "*")], out, client, chunk_rows=8)
     with pytest.raises(arc.ArchiveError, match="gguf_sha256"):
         run_fake([str(tmp_path / "in" / "*")], out, client, model=FakeModel(sha="e" * 64))
+    # restart_on_change: the old parts go, the new settings' parts come
+    res = run_fake([str(tmp_path / "in" / "*")], out, client, chunk_rows=8, restart_on_change=True)
+    assert res.parts_done_before == 0 and res.tasks == 1
+    assert [p.name for p in (out / "parts").iterdir()] == ["archive-000.csv.gz-00000.parquet"]
     with pytest.raises(arc.ArchiveError, match="multiple of the batch size 4"):
         run_fake([str(tmp_path / "in" / "*")], tmp_path / "o2", client, chunk_rows=6)
 

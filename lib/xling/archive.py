@@ -627,9 +627,26 @@ def _settings_record(settings: Settings, model) -> dict:
     }
 
 
-def _load_run(output: Path, settings: Settings, model, files: list[Path]) -> dict:
+def _load_run(
+    output: Path, settings: Settings, model, files: list[Path], restart: bool = False
+) -> dict:
     """OUTPUT/run.json: a new one, or the old one when it fits (same settings and model, the
-    files it had unchanged); an ArchiveError naming what differs otherwise."""
+    files it had unchanged); otherwise an ArchiveError naming what differs, or, with
+    ``restart``, the old parts deleted and a new start."""
+    try:
+        return _check_run(output, settings, model, files)
+    except ArchiveError:
+        if not restart:
+            raise
+        import shutil
+
+        shutil.rmtree(output / "parts", ignore_errors=True)
+        for name in ("run.json", "errors.parquet", "summary.csv"):
+            (output / name).unlink(missing_ok=True)
+        return _check_run(output, settings, model, files)
+
+
+def _check_run(output: Path, settings: Settings, model, files: list[Path]) -> dict:
     record = _settings_record(settings, model)
     run_file = output / "run.json"
     state = {"files": {}}
@@ -686,12 +703,15 @@ def classify_archive(
     threads_per_worker: int | None = None,
     dashboard_address: str | None = ":8787",
     progress: bool = True,
+    restart_on_change: bool = False,
     log=print,
 ) -> ArchiveResult:
     """Classify every post of ``inputs`` (files or globs) with ``model`` (an
     :class:`ArchiveModel`) on Dask, into ``output``: parts/, errors.parquet, summary.csv. Parts
     already written are skipped; bad rows and files are refused into errors.parquet and the rest
-    completes. See the module docstring for the engine."""
+    completes. ``restart_on_change``: an output made with other settings (or from files that
+    changed since) is cleared and started again, instead of refused (the notebook does this, so
+    a changed parameter re-runs). See the module docstring for the engine."""
     from tqdm import tqdm
 
     t0 = time.perf_counter()
@@ -700,7 +720,7 @@ def classify_archive(
     settings = Settings(text_column, id_column, keep, chunk_rows)
     check_settings(settings, model.batch_size)
     files = expand_inputs(inputs)
-    names = _load_run(output, settings, model, files)
+    names = _load_run(output, settings, model, files, restart=restart_on_change)
     parts_dir = output / "parts"
     parts_dir.mkdir(parents=True, exist_ok=True)
     for stale in parts_dir.glob(".*.tmp"):  # a killed run's half-written parts
