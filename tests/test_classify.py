@@ -713,3 +713,20 @@ def test_a_scheduler_started_as_its_own_process_is_joined(
                     p.wait(timeout=30)
                 except subprocess.TimeoutExpired:
                     p.kill()
+
+
+def test_notebook_09_needs_its_variants_file_and_a_model():
+    from xling import config
+    from xling.run.requirements import missing_requirement, notebook_meta
+
+    needs = notebook_meta(paths.NOTEBOOKS / "09_classify_archive.ipynb")["requires"]
+    assert needs == ["model", "variant_files"]
+    params = {"base_model": "embedded", "variant": "en", "backend": "llamacpp-q4_k_m+lora"}
+    why = missing_requirement(["variant_files"], params, "no-such-run")
+    assert "runs/no-such-run/gguf/en-lora.gguf missing (run 02_quantize first)" in why
+    merged = dict(params, backend="llamacpp-q8_0")
+    assert "gguf/en-q8_0.gguf missing" in missing_requirement(["variant_files"], merged, "x")
+    # the untuned base needs no file of 02; the paper profile has no model: skipped, saying so
+    assert missing_requirement(["variant_files"], dict(params, variant="base"), "x") is None
+    paper = config.load_profile("paper").params_for("09_classify_archive")
+    assert "no model" in missing_requirement(needs, paper, "paper")
