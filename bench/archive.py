@@ -13,7 +13,9 @@ bench/results/<date>-<host>-archive.json and prints a markdown table.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+from pathlib import Path
 
 import pandas as pd
 
@@ -36,7 +38,11 @@ def main(argv=None) -> int:
         "not depend on N)",
     )
     ap.add_argument("--out", default=None, help="results folder (default bench/results)")
+    ap.add_argument("--show", default=None, help="print the tables of a results file; run nothing")
     args = ap.parse_args(argv)
+    if args.show:
+        show(json.loads(Path(args.show).read_text()))
+        return 0
     try:
         result = bench.archive_benchmark(
             args.profile,
@@ -52,12 +58,16 @@ def main(argv=None) -> int:
         return 2
     path = bench.write_result(result, args.out)
     print()
+    show(result)
+    print(f"\nwritten {path} ({result['wall_seconds']:.0f} s)")
+    return 0
+
+
+def show(result: dict) -> None:
     print(bench.markdown_table(pd.DataFrame(result["table"]), bench.ARCHIVE_COLUMNS))
     print()
     for line in bench.describe_archive(result):
         print(line)
-    print(f"\nwritten {path} ({result['wall_seconds']:.0f} s)")
-    return 0
 
 
 if __name__ == "__main__":
