@@ -395,7 +395,7 @@ def test_slurm_yaml_to_cluster_arguments(tmp_path):
     from dask_jobqueue import SLURMCluster
 
     cluster = SLURMCluster(
-        **kwargs, scheduler_options={"host": "127.0.0.1", "dashboard_address": None}
+        **kwargs, scheduler_options={"host": "127.0.0.1", "dashboard_address": ":0"}
     )
     try:
         script = cluster.job_script()
