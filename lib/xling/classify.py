@@ -217,9 +217,8 @@ def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "classify":
         argv = argv[1:]
-    elif (
-        argv and not argv[0].startswith("-") and not os.path.exists(argv[0]) and "*" not in argv[0]
-    ):
+    elif argv and argv[0].isidentifier() and not os.path.exists(argv[0]):
+        # a bare word that is no file: a command this tool does not have
         print(f"xling: unknown command {argv[0]!r} (commands: classify)", file=sys.stderr)
         return 2
     args = parser().parse_args(argv)
