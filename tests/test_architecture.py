@@ -20,10 +20,10 @@ LAYERS = [
     ("xling.config", "xling.artifacts"),
     ("xling.data",),
     ("xling.models",),
-    ("xling.infer", "xling.translate", "xling.classroom"),
+    ("xling.infer", "xling.translate", "xling.classroom", "xling.archive"),
     ("xling.analysis",),
     ("xling.plots",),
-    ("xling.run",),
+    ("xling.run", "xling.classify"),
     ("xling.bench",),
 ]
 

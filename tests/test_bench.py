@@ -162,3 +162,32 @@ def test_one_configuration_in_a_child_process():
     assert r["evaluated_tokens"] == r["prompt_tokens"] - 3 * r["n_prefix"]
     # the child's own peak: at least the model file it read
     assert r["peak_rss_mb"] > max(r["rss_before_load_mb"], gguf.stat().st_size / 2**20 * 0.5)
+
+
+def test_archive_benchmark_reading_and_its_headlines(tmp_path):
+    from xling.data.archive import demo_archive
+
+    demo_archive(300, 3, tmp_path, seed=2, bad_rows=3)
+    r = bench._read_child((str(tmp_path / "*.csv.gz"), 64))
+    # 3 files of 100 rows in chunks of 64: 2 tasks each; the 3 bad rows are read and refused
+    # except the over-long one, which only the model's tokenizer refuses
+    assert (r["rows"], r["tasks"], r["read"]) == (300, 6, 298)
+    result = {
+        "ratios": {
+            "b_over_a_per_core": 3.0,
+            "c_over_b": 1.5,
+            "scaling_efficiency_c": 0.75,
+            "c_workers": 2,
+        },
+        "same_bits_b_and_c": True,
+        "authors_vs_scores_agreement": 0.9,
+        "memory": {
+            "small": {"posts": 2000, "peak_rss_mb": 200.0},
+            "big": {"posts": 20000, "peak_rss_mb": 210.0},
+            "big_over_small_peak": 1.05,
+        },
+    }
+    lines = bench.describe_archive(result)
+    assert "3.00x the authors' way per core" in lines[0]
+    assert "2 workers = 1.50x (b)" in lines[1] and "scaling efficiency 75%" in lines[1]
+    assert "90.0% of posts" in lines[2] and "(1.05x)" in lines[3]

@@ -712,3 +712,249 @@ def print_finetune(result: dict, out=print) -> None:
         f"fp32 matmul limit {lim:.0f} GFLOP/s; 6 FLOPs per weight and token on the gradient's "
         f"path ({r['lora_params']:,} LoRA weights)"
     )
+
+
+# --------------------------------------------------------------------------------------------
+# Classifying an archive: the authors' loop against xling classify on Dask
+# --------------------------------------------------------------------------------------------
+
+
+def _authors_child(args):
+    """The authors' way, in a child process: one generate call per post (3 tokens, greedy),
+    the answer parsed from the text, the whole checkpoint file rewritten after every post."""
+    import csv
+
+    import xling  # noqa: F401  (offline mode)
+    from xling.models.prompts import parse_answer
+    from xling.models.scorers import LlamaCppScorer
+
+    gguf, lora, prompt, texts, checkpoint, threads = args
+    scorer = LlamaCppScorer(gguf, prompt, lora=lora, n_threads=threads)
+    rss_loaded = rss_mb()
+    scorer.generate_one(texts[0], 3)  # warm-up, as the others' model load is not timed either
+    done: list[tuple[int, str, str]] = []
+    t0 = time.perf_counter()
+    for i, text in enumerate(texts):
+        raw = scorer.generate_one(text, 3)
+        done.append((i, raw, parse_answer(raw)))
+        tmp = Path(checkpoint).with_suffix(".tmp")
+        with open(tmp, "w", newline="", encoding="utf-8") as f:
+            csv.writer(f).writerows(done)
+        os.replace(tmp, checkpoint)
+    seconds = time.perf_counter() - t0
+    scorer.close()
+    return {
+        "seconds": seconds,
+        "n_posts": len(texts),
+        "predictions": [d[2] for d in done],
+        "rss_loaded_mb": rss_loaded,
+        "peak_rss_mb": peak_rss_mb(),
+    }
+
+
+def _read_child(args):
+    """Plan and read a whole archive chunk by chunk, as the client and the workers do, without
+    the model: the part of the work whose memory could grow with the archive."""
+    from xling import archive as engine
+    from xling.data.archive import read_chunk
+
+    pattern, chunk_rows = args
+    files = engine.expand_inputs([pattern])
+    settings = engine.Settings(keep=("lang", "date"), chunk_rows=chunk_rows)
+    names = engine.part_names(files)
+    rss0 = rss_mb()
+    tasks, _, rows = engine.plan_tasks(files, settings, names)
+    n = 0
+    for t in tasks:
+        table, _ = read_chunk(t.file, t.start, t.stop, keep=("lang", "date"))
+        n += len(table)
+    return {
+        "rows": rows,
+        "read": n,
+        "tasks": len(tasks),
+        "rss_start_mb": rss0,
+        "peak_rss_mb": peak_rss_mb(),
+    }
+
+
+def _in_child(fn, args):
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(1, mp_context=mp.get_context("spawn"), max_tasks_per_child=1) as ex:
+        return ex.submit(fn, args).result()
+
+
+def archive_benchmark(
+    profile: str = "demo",
+    variant: str = "en",
+    n_posts: int = 2000,
+    big_posts: int = 20000,
+    chunk_rows: int = 256,
+    workers: int | None = None,
+    seed: int = 1234,
+    authors_posts: int | None = None,
+    log=print,
+) -> dict:
+    """The same ``n_posts`` of the demo archive (8 shards) classified (a) the authors' way (one
+    process, one thread), (b) by classify_archive with one worker of one thread, (c) with one
+    worker per core; then the reading and planning memory on ``big_posts`` against ``n_posts``.
+    Ratios are of this one run. ``authors_posts`` runs (a) on the archive's first posts only
+    (its speed does not depend on how many: one call per post), where the whole would take too
+    long; the machine's load average is recorded before each configuration."""
+    import tempfile
+
+    from xling import archive as engine
+    from xling import config as xconfig
+    from xling.data.archive import demo_archive
+    from xling.schema import LABELS
+
+    t_start = time.perf_counter()
+    common = xconfig.load_profile(profile).common
+    model = engine.run_model(
+        profile,
+        variant,
+        base_model=common.get("base_model"),
+        prompt_format=common.get("prompt_format") or "plain",
+    )
+    cores = workers or os.cpu_count() or 1
+    with tempfile.TemporaryDirectory(prefix="xling-bench-archive-") as tmp:
+        tmp = Path(tmp)
+        demo_archive(n_posts, 8, tmp / "small", seed=seed)
+        pattern = str(tmp / "small" / "*.csv.gz")
+        texts = []
+        for f in sorted((tmp / "small").glob("*.csv.gz")):
+            texts += pd.read_csv(f, dtype=str, keep_default_na=False)["text"].tolist()
+        log(f"{len(texts)} posts of the demo archive; model {paths.display(model.gguf)}")
+        log("(a) the authors' way: generate 3 tokens per post, checkpoint rewritten every post")
+        loads = {"a": os.getloadavg()}
+        a_texts = texts[: authors_posts or len(texts)]
+        a = _in_child(
+            _authors_child,
+            (model.gguf, model.lora, model.prompt, a_texts, str(tmp / "checkpoint.csv"), 1),
+        )
+        log(f"    {a['n_posts'] / a['seconds']:.2f} posts/s, peak {a['peak_rss_mb']:.0f} MB")
+        runs = {}
+        for name, w in (("b", 1), ("c", cores)):
+            log(f"({name}) xling classify, {w} worker(s) of 1 thread")
+            loads[name] = os.getloadavg()
+            res = engine.classify_archive(
+                [pattern],
+                tmp / f"out-{name}",
+                model,
+                keep=("lang", "date"),
+                chunk_rows=chunk_rows,
+                workers=w,
+                threads_per_worker=1,
+                dashboard_address=None,
+                progress=False,
+                log=lambda *_: None,
+            )
+            runs[name] = res
+            log(
+                f"    {res.scored_now / res.work_seconds:.2f} posts/s, peak per worker "
+                f"{max(x['peak_rss_mb'] for x in res.workers):.0f} MB"
+            )
+        parts = {k: engine.read_parts(r.output).sort_values("id") for k, r in runs.items()}
+        same_bits = bool(
+            np.array_equal(
+                parts["b"][list(engine.LOGP_COLUMNS)].to_numpy(),
+                parts["c"][list(engine.LOGP_COLUMNS)].to_numpy(),
+            )
+        )
+        # the authors' generated answers against the scores' argmax, post for post
+        order = parts["b"]["id"].str.extract(r"^(archive-\d+)\.csv\.gz:(\d+)$")
+        b_pred = parts["b"].assign(shard=order[0], row=order[1].astype(int))
+        b_pred = b_pred.sort_values(["shard", "row"])["prediction"].tolist()
+        pairs = zip(a["predictions"], b_pred[: len(a["predictions"])], strict=True)
+        agree = float(np.mean([x == y for x, y in pairs]))
+        log(
+            f"memory against the archive's size: {n_posts} and {big_posts} posts "
+            "(reading, planning)"
+        )
+        demo_archive(big_posts, 8, tmp / "big", seed=seed)
+        mem_small = _in_child(_read_child, (pattern, chunk_rows))
+        mem_big = _in_child(_read_child, (str(tmp / "big" / "*.csv.gz"), chunk_rows))
+    rate_a = a["n_posts"] / a["seconds"]
+    rate = {k: r.scored_now / r.work_seconds for k, r in runs.items()}
+    table = pd.DataFrame(
+        [
+            {
+                "configuration": "(a) authors' way: generate 3 tokens, checkpoint every post",
+                "workers": 1,
+                "cores": 1,
+                "posts_per_s": rate_a,
+                "posts_per_s_per_core": rate_a,
+                "x_authors_per_core": 1.0,
+                "peak_rss_mb_per_worker": a["peak_rss_mb"],
+            },
+            *[
+                {
+                    "configuration": f"({k}) xling classify, {r.files} files, "
+                    f"{len(r.workers)} worker(s) x 1 thread",
+                    "workers": len(r.workers),
+                    "cores": len(r.workers),
+                    "posts_per_s": rate[k],
+                    "posts_per_s_per_core": rate[k] / len(r.workers),
+                    "x_authors_per_core": rate[k] / len(r.workers) / rate_a,
+                    "peak_rss_mb_per_worker": max(x["peak_rss_mb"] for x in r.workers),
+                }
+                for k, r in runs.items()
+            ],
+        ]
+    )
+    return {
+        "benchmark": "archive",
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": machine_info(),
+        "profile": profile,
+        "variant": variant,
+        "model": {"gguf": model.gguf, "lora": model.lora, "batch_size": model.batch_size},
+        "n_posts": n_posts,
+        "authors_posts": len(a["predictions"]),
+        "chunk_rows": chunk_rows,
+        "load_average_before": loads,
+        "table": table.to_dict(orient="records"),
+        "ratios": {
+            "b_over_a_per_core": rate["b"] / rate_a,
+            "c_over_b": rate["c"] / rate["b"],
+            "scaling_efficiency_c": rate["c"] / (len(runs["c"].workers) * rate["b"]),
+            "c_workers": len(runs["c"].workers),
+        },
+        "same_bits_b_and_c": same_bits,
+        "authors_vs_scores_agreement": agree,
+        "labels": list(LABELS),
+        "memory": {
+            "small": {"posts": n_posts, **mem_small},
+            "big": {"posts": big_posts, **mem_big},
+            "big_over_small_peak": mem_big["peak_rss_mb"] / mem_small["peak_rss_mb"],
+        },
+        "wall_seconds": time.perf_counter() - t_start,
+    }
+
+
+ARCHIVE_COLUMNS = {
+    "configuration": ("configuration", "{}"),
+    "posts_per_s": ("posts/s", "{:.2f}"),
+    "posts_per_s_per_core": ("posts/s per core", "{:.2f}"),
+    "x_authors_per_core": ("× (a) per core", "{:.2f}"),
+    "peak_rss_mb_per_worker": ("peak RSS per worker MB", "{:.0f}"),
+}
+
+
+def describe_archive(result: dict) -> list[str]:
+    """The headline ratios of an archive result, computed (no number written by hand)."""
+    r, m = result["ratios"], result["memory"]
+    return [
+        f"(b) one worker = {r['b_over_a_per_core']:.2f}x the authors' way per core "
+        "(target >= 2.5x)",
+        f"(c) {r['c_workers']} workers = {r['c_over_b']:.2f}x (b) (target >= 1.8x on 2 cores); "
+        f"scaling efficiency {r['scaling_efficiency_c']:.0%}",
+        f"(b) and (c) gave the same bits for every post: {result['same_bits_b_and_c']}; the "
+        f"authors' generated answers agree with the scores' argmax on "
+        f"{result['authors_vs_scores_agreement']:.1%} of posts",
+        f"reading and planning {m['big']['posts']} posts peaks at "
+        f"{m['big']['peak_rss_mb']:.0f} MB, "
+        f"{m['small']['posts']} at {m['small']['peak_rss_mb']:.0f} MB "
+        f"({m['big_over_small_peak']:.2f}x)",
+    ]

@@ -79,6 +79,11 @@ CONTRACT: dict[str, str] = {
     "data_size/curve.csv": "06_data_size",
     "data_size/curve_gains.csv": "06_data_size",
     "data_size/diversity.csv": "06_data_size",
+    "archive/input/": "09_classify_archive",
+    "archive/parts/": "09_classify_archive",
+    "archive/run.json": "09_classify_archive",
+    "archive/summary.csv": "09_classify_archive",
+    "archive/errors.parquet": "09_classify_archive",
     "notebooks/": "run_all.sh",
     "report.html": "run_all.sh",
     "manifest.json": "xling.artifacts",
@@ -109,6 +114,7 @@ FIGURES_BY: dict[str, tuple[str, ...]] = {
     ),
     "06_data_size": ("data_size_learning_curve", "data_size_diversity_vs_volume"),
     "08_claims": ("claims_forest",),
+    "09_classify_archive": ("archive_label_shares",),
 }
 
 

@@ -1,7 +1,8 @@
 """The data stage: the posts table from every source, validated; the predictions table on disk.
 
-Modules: ``validate`` (labels, language codes, row-level errors), ``readers`` (CSV / TSV / Parquet
-and the authors' files by name), ``sources`` (the demo corpus, a user's file, the authors' files:
+Modules: ``archive`` (an archive's files read chunk by chunk, the demo archive), ``validate``
+(labels, language codes, row-level errors), ``readers`` (CSV / TSV / Parquet and the authors'
+files by name), ``sources`` (the demo corpus, a user's file, the authors' files:
 :func:`load_posts`), ``tables`` (writing and reading the posts and predictions tables),
 ``summaries`` (counts, the unrelated floor, examples), ``audit`` (which evaluation posts a
 variant could have seen in training). Notebooks use the short names re-exported here
@@ -13,6 +14,13 @@ Layer 2. May import: :mod:`xling.paths`, :mod:`xling.schema`, :mod:`xling.config
 
 from __future__ import annotations
 
+from xling.data.archive import (  # noqa: F401
+    ArchiveError,
+    demo_archive,
+    expand_inputs,
+    read_chunk,
+    scan_file,
+)
 from xling.data.audit import (  # noqa: F401
     audit_splits,
     describe_audit,

@@ -338,6 +338,24 @@ class LlamaCppBatchScorer:
     def score_one(self, text: str) -> np.ndarray:
         return self.score_many([text])[0]
 
+    def reset(self) -> None:
+        """Empty the KV cache and evaluate the prefix again, as after opening: the next
+        :meth:`score_many` then gives the bits a fresh scorer gives for the same posts, whatever
+        this one scored before (where a post's cells lie in the cache depends on what came
+        before it, and the rounding on where its cells lie). Costs one prefix evaluation."""
+        import llama_cpp
+
+        llama_cpp.llama_memory_clear(self.mem, True)
+        self._decode([(0, self.prefix, 0)])
+        for seq in range(1, self.batch_size + 1):
+            llama_cpp.llama_memory_seq_cp(self.mem, 0, seq, -1, -1)
+
+    def post_tokens(self, text: str) -> int:
+        """The tokens a post adds after the shared prefix (what max_batch_tokens counts)."""
+        toks = self.tokenize(self.prompt.render(text)) + self.answers.stem
+        n = len(self.prefix)
+        return len(toks) - n if toks[:n] == self.prefix else len(toks)
+
     def close(self) -> None:
         import llama_cpp
 

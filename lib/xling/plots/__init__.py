@@ -10,6 +10,9 @@ plots.
 from __future__ import annotations
 
 from xling.artifacts import save_figure  # noqa: F401
+from xling.plots.archive import (  # noqa: F401
+    plot_archive_summary,
+)
 from xling.plots.common import (  # noqa: F401
     LABEL_COLORS,
     trained_on,

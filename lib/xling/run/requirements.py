@@ -92,6 +92,14 @@ def missing_requirement(requires: list[str], params: dict[str, Any], profile: st
                 reason = missing_requirement(["model", "adapters"], params, profile)
             if reason:
                 return reason
+        elif need == "variant_files":
+            # 02_quantize's file of the one variant and backend a notebook classifies with
+            variant, backend = params.get("variant"), params.get("backend") or ""
+            if variant and variant != "base" and backend.startswith("llamacpp-"):
+                kind = "lora" if backend.endswith("+lora") else backend.removeprefix("llamacpp-")
+                reason = recorded(profile, f"gguf/{variant}-{kind}.gguf")
+                if reason:
+                    return reason
         elif need == "gpu":
             try:
                 import torch
