@@ -56,3 +56,19 @@ def test_run_names_that_are_not_a_plain_folder_are_refused(bad):
 def test_the_command_line_refuses_a_bad_run_name(project, capsys):  # noqa: F811
     assert runner.main(["--profile", "tiny", "--run", "cache"]) == 2
     assert "shared caches" in capsys.readouterr().err
+
+
+def test_xling_classify_reads_a_named_run_with_the_profile_it_was_made_with(tmp_path, monkeypatch):
+    from xling import classify, paths
+    from xling.run.state import claim_run
+
+    monkeypatch.setattr(paths, "RUNS", tmp_path / "runs")
+    claim_run("mine", "demo")  # as ./run_all.sh --profile demo --run mine records it
+    args = classify.parser().parse_args(["--run", "mine", "--variant", "en", "--output", "o"])
+    # demo's variants are known (a variant it lacks is refused naming the profile) ...
+    bad = classify.parser().parse_args(["--run", "mine", "--variant", "xx", "--output", "o"])
+    with pytest.raises(Exception, match="profile demo has en"):
+        classify.resolve_model(bad)
+    # ... and the files are looked for in runs/mine/, where 02_quantize has not run
+    with pytest.raises(FileNotFoundError, match="mine"):
+        classify.resolve_model(args)

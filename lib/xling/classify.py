@@ -51,6 +51,12 @@ def parser() -> argparse.ArgumentParser:
     )
     model = ap.add_argument_group("model (a profile run's files, or GGUF files)")
     model.add_argument("--profile", default=None, help="a finished run's profile (demo, full)")
+    model.add_argument(
+        "--run",
+        default=None,
+        help="a run named apart from its profile (./run_all.sh --run NAME): its files, with the "
+        "profile it was made with (default: the profile's own run)",
+    )
     model.add_argument("--variant", default="en", help="the fine-tuned variant (default en)")
     model.add_argument(
         "--backend",
@@ -102,8 +108,8 @@ def resolve_model(args) -> engine.ArchiveModel:
     """The model the arguments name: --gguf [--lora], or a profile run's variant files."""
     kw = {"batch_size": args.batch_size, "max_post_tokens": args.max_post_tokens}
     if args.gguf:
-        if args.profile:
-            raise ArchiveError("give --profile (a run's files) or --gguf (a file), not both")
+        if args.profile or args.run:
+            raise ArchiveError("give --profile/--run (a run's files) or --gguf (a file), not both")
         from xling.models.layout import ModelFiles
         from xling.models.prompts import make_prompt
 
@@ -117,19 +123,22 @@ def resolve_model(args) -> engine.ArchiveModel:
         return engine.ArchiveModel.from_files(files, make_prompt("plain"), **kw)
     if args.lora:
         raise ArchiveError("--lora goes with --gguf")
-    if not args.profile:
+    if not (args.profile or args.run):
         raise ArchiveError("name the model: --profile NAME --variant V, or --gguf FILE")
     from xling import config
+    from xling.run.state import run_profile_name
 
-    prof = config.load_profile(args.profile)
+    run_name = args.run or args.profile
+    profile = args.profile or run_profile_name(run_name)
+    prof = config.load_profile(profile)
     variants = prof.common.get("variants") or {}
     if args.variant != "base" and args.variant not in variants:
         raise ArchiveError(
-            f"--variant {args.variant}: profile {args.profile} has {', '.join(variants)} "
+            f"--variant {args.variant}: profile {profile} has {', '.join(variants)} "
             "(or base, the untuned model)"
         )
     return engine.run_model(
-        args.profile,
+        run_name,
         args.variant,
         args.backend,
         base_model=prof.common.get("base_model"),
