@@ -40,6 +40,8 @@ _ALIASES = {
     "regression": "xling.analysis.regression",
     "datasize": "xling.analysis.datasize",
     "cost": "xling.analysis.cost",
+    "representations": "xling.analysis.representations",
+    "hidden": "xling.models.hidden",
 }
 
 #: Functions the notebooks call on the root (``xling.playground(profile)``) -> the module that

@@ -69,6 +69,11 @@ CONTRACT: dict[str, str] = {
     "regression/authors_models.csv": "05_pretraining_bias",
     "regression/identification.csv": "05_pretraining_bias",
     "regression/authors_sensitivity.csv": "05_pretraining_bias",
+    "representations/lens.csv": "07_representations",
+    "representations/abx.csv": "07_representations",
+    "representations/probes.csv": "07_representations",
+    "representations/pca.csv": "07_representations",
+    "representations/items.csv": "07_representations",
     "claims/claims.csv": "08_claims",
     "data_size/runs/": "06_data_size",
     "data_size/predictions.csv": "06_data_size",
@@ -104,6 +109,12 @@ FIGURES_BY: dict[str, tuple[str, ...]] = {
         "authors_m5_langshare",
     ),
     "06_data_size": ("data_size_learning_curve", "data_size_diversity_vs_volume"),
+    "07_representations": (
+        "representations_logit_lens",
+        "representations_abx_by_layer",
+        "representations_probe_transfer",
+        "representations_pca_grid",
+    ),
     "08_claims": ("claims_forest",),
 }
 
