@@ -540,10 +540,10 @@ def describe(
             for m in tuned:
                 g = lg[lg["model"] == m].set_index("layer")
                 diff = g.loc[n_layers, "error"] - b.loc[n_layers, "error"]
+                sure = "beyond" if not _overlap(g.loc[n_layers], b.loc[n_layers]) else "within"
                 out.append(
                     f"At the last layer fine-tuning ({m}) moves the language ABX error by "
-                    f"{diff:+.2f} ({'beyond' if not _overlap(g.loc[n_layers], b.loc[n_layers]) else 'within'} "
-                    "the intervals' overlap): "
+                    f"{diff:+.2f} ({sure} the intervals' overlap): "
                     + (
                         "language is less separable after fine-tuning."
                         if diff > 0

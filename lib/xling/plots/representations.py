@@ -35,7 +35,7 @@ def plot_lens(lens: pd.DataFrame, title: str = "") -> Figure:
     groups = lens_by_group(lens)
     for ax, m in zip(axes[0], models, strict=True):
         mine = lens[lens["model"] == m]
-        for lang, g in mine.groupby("lang"):
+        for _lang, g in mine.groupby("lang"):
             color = "C0" if g["seen"].iloc[0] else "C3"
             g = g.sort_values("layer")
             ax.plot(g["layer"], g["p_gold"], color=color, lw=0.6, alpha=0.35)
