@@ -308,15 +308,24 @@ def abx_table(
 
 def _probe(seed: int):
     from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
 
-    return make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, random_state=seed))
+    return LogisticRegression(max_iter=2000, random_state=seed)
+
+
+def standardize(x: np.ndarray) -> np.ndarray:
+    """Each feature centred and scaled over all the given points (no labels are used). The
+    probes' features are standardized over every language's posts, not the English training
+    posts alone: scaled by English statistics, a dimension that is nearly constant in English
+    but shifted in another language (a language offset) is blown up by the scaling and swamps
+    the transfer (a planted test showed it)."""
+    x = np.asarray(x, dtype=np.float64)
+    sd = x.std(axis=0)
+    return (x - x.mean(axis=0)) / np.where(sd == 0, 1, sd)
 
 
 def fit_probe(x, y, seed: int = 0):
-    """A logistic-regression probe (on standardized features) fitted to (x, y); None when y has
-    a single class (nothing to tell apart)."""
+    """A logistic-regression probe (L2-regularized, C = 1) fitted to (x, y); None when y has a
+    single class (nothing to tell apart)."""
     y = np.asarray(y)
     if len(np.unique(y)) < 2:
         return None
@@ -379,7 +388,7 @@ def probe_table(
     for model, position in tqdm(jobs, desc="probes", disable=not progress):
         reps = states[model].at(position)[idx]
         for layer in range(reps.shape[1]):
-            x = reps[:, layer]
+            x = standardize(reps[:, layer])
             for name, y in (("label", label), ("topic", topic)):
                 probe = fit_probe(x[train], y[train], seed)
                 pred = probe.predict(x) if probe is not None else np.full(len(y), None)
