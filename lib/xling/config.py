@@ -56,7 +56,7 @@ CHOICES: dict[str, tuple | re.Pattern] = {
     "splits": SPLITS,
     "authors_splits": SPLITS,
     "figure_position": POSITIONS,
-    "positions": POSITIONS,
+    "item_splits": SPLITS,
 }
 
 

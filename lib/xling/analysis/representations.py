@@ -25,8 +25,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from xling.models.hidden import POSITIONS, HiddenStates, lens_probabilities
-from xling.schema import LABELS
+from xling.models.hidden import HiddenStates, hidden_states, lens_probabilities, model_source
+from xling.schema import LABELS, POSITIONS
 
 #: The ABX tasks, and what each one's low error means.
 ABX_TASKS = {
@@ -133,6 +133,37 @@ def describe_items(items: pd.DataFrame) -> pd.DataFrame:
     refs = items[items["kind"] == "reference"].groupby("lang").size()
     table["references"] = refs.reindex(table.index, fill_value=0)
     return table
+
+
+def read_states(
+    items: pd.DataFrame,
+    names: list[str],
+    base,
+    adapters_dir,
+    prompt,
+    training: dict[str, list[str]],
+    device: str = "cpu",
+    dtype: str = "float32",
+    batch_size: int = 8,
+    progress: bool = True,
+) -> dict[str, HiddenStates]:
+    """Every item's hidden states and lens through each model of ``names``: ``base`` (the untuned
+    model) or a variant of ``training`` (its adapter from 01_finetune under ``adapters_dir``).
+    Cached per model files, prompt and text (:mod:`xling.models.hidden`)."""
+    unknown = [n for n in names if n != "base" and n not in training]
+    if unknown:
+        raise ValueError(
+            f"read_variants: {', '.join(unknown)} not among the profile's variants "
+            f"({', '.join(training)}) or 'base'"
+        )
+    if not names:
+        raise ValueError("read_variants is empty: name base and/or variants to read")
+    texts = items["text"].astype(str).tolist()
+    out = {}
+    for name in names:
+        source = model_source(name, base, adapters_dir)
+        out[name] = hidden_states(source, prompt, texts, device, dtype, batch_size, progress)
+    return out
 
 
 # --------------------------------------------------------------------------------------------
