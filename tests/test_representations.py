@@ -347,7 +347,12 @@ def test_pca_panels_and_the_sentences_come_from_the_tables():
     text = " ".join(rep.describe(lens, abx, probes, position="mean"))
     # the en variant's label error is lowest at layer 1 (0.00), the base model's is 1.00 there
     assert "en tells labels apart best at layer 1 of 2, ABX error 0.00" in text
-    assert "changes that error by -1.00 at layer 1" in text
+    assert "changes that error against the base model by -1.00 [-1.00, -1.00], beyond noise" in text
+    # the paired difference is the model's error less the base model's, layer by layer
+    en = abx[(abx["model"] == "en") & (abx["position"] == "mean")].set_index(["task", "layer"])
+    b = abx[(abx["model"] == "base") & (abx["position"] == "mean")].set_index(["task", "layer"])
+    np.testing.assert_allclose(en["diff"], en["error"] - b["error"], atol=1e-12)
+    assert b["diff"].isna().all()
     assert "emerges at layer 1" in text
 
 

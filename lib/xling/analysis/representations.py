@@ -302,19 +302,27 @@ def abx_table(
     n_boot: int = 1000,
     seed: int = 0,
     positions=POSITIONS,
+    base: str = "base",
 ) -> pd.DataFrame:
     """ABX error per model, position, task and layer with its bootstrap interval; the same
-    triplets for every model and layer (so the comparisons are paired), their number and the
-    number of distinct X posts stated in each row."""
+    triplets for every model and layer, their number and the number of distinct X posts stated
+    in each row. When ``base`` is among the models, each other model's row also holds its
+    difference from the base model (``diff``) with the paired interval (``diff_low``,
+    ``diff_high``: the same X posts resampled for both)."""
     rows = []
     for task in ABX_TASKS:
         trip = sample_triplets(items, task, n_triplets, seed)
         if trip.empty:
             continue
-        for model, st in states.items():
-            for position in positions:
-                err = abx_errors(st.at(position), trip)
-                mean, lo, hi = _cluster_bootstrap(err, trip["x"].to_numpy(), n_boot, seed)
+        x = trip["x"].to_numpy()
+        for position in positions:
+            errs = {m: abx_errors(st.at(position), trip) for m, st in states.items()}
+            for model, err in errs.items():
+                mean, lo, hi = _cluster_bootstrap(err, x, n_boot, seed)
+                if base in errs and model != base:
+                    diff = _cluster_bootstrap(err - errs[base], x, n_boot, seed)
+                else:
+                    diff = (np.full(err.shape[1], np.nan),) * 3
                 for layer in range(err.shape[1]):
                     rows.append(
                         {
@@ -325,6 +333,9 @@ def abx_table(
                             "error": float(mean[layer]),
                             "low": float(lo[layer]),
                             "high": float(hi[layer]),
+                            "diff": float(diff[0][layer]),
+                            "diff_low": float(diff[1][layer]),
+                            "diff_high": float(diff[2][layer]),
                             "n_triplets": len(trip),
                             "n_x": int(trip["x"].nunique()),
                         }
@@ -511,8 +522,13 @@ def _ci(row) -> str:
     return f"{row['error']:.2f} [{row['low']:.2f}, {row['high']:.2f}]"
 
 
-def _overlap(a, b) -> bool:
-    return not (a["high"] < b["low"] or b["high"] < a["low"])
+def _paired(row) -> str:
+    """A row's difference from the base model with its paired interval, and whether it is beyond
+    noise (the interval excludes 0)."""
+    beyond = row["diff_low"] > 0 or row["diff_high"] < 0
+    return f"{row['diff']:+.2f} [{row['diff_low']:+.2f}, {row['diff_high']:+.2f}], " + (
+        "beyond noise" if beyond else "within noise"
+    )
 
 
 def describe(
@@ -546,18 +562,13 @@ def describe(
                 f"{_ci(g.loc[n_layers])}."
             )
         if base in models:
-            b = lab[lab["model"] == base].set_index("layer")
             for m in tuned:
                 g = lab[lab["model"] == m].set_index("layer")
                 best = g["error"].idxmin()
-                diff = g.loc[best, "error"] - b.loc[best, "error"]
-                sure = "beyond" if not _overlap(g.loc[best], b.loc[best]) else "within"
-                last = g.loc[n_layers, "error"] - b.loc[n_layers, "error"]
-                sure_last = "beyond" if not _overlap(g.loc[n_layers], b.loc[n_layers]) else "within"
                 out.append(
-                    f"Fine-tuning ({m}) changes that error by {diff:+.2f} at layer {best} "
-                    f"({sure} the intervals' overlap) and by {last:+.2f} at the last layer "
-                    f"({sure_last})."
+                    f"Fine-tuning ({m}) changes that error against the base model by "
+                    f"{_paired(g.loc[best])} at layer {best}, and by "
+                    f"{_paired(g.loc[n_layers])} at the last layer (paired intervals)."
                 )
 
     lg = ab[ab["task"] == "language"]
@@ -576,19 +587,17 @@ def describe(
                 )
             )
         if base in models:
-            b = lg[lg["model"] == base].set_index("layer")
             for m in tuned:
-                g = lg[lg["model"] == m].set_index("layer")
-                diff = g.loc[n_layers, "error"] - b.loc[n_layers, "error"]
-                sure = "beyond" if not _overlap(g.loc[n_layers], b.loc[n_layers]) else "within"
+                row = lg[lg["model"] == m].set_index("layer").loc[n_layers]
+                if row["diff_low"] > 0:
+                    verdict = "language is less separable after fine-tuning"
+                elif row["diff_high"] < 0:
+                    verdict = "language is more separable after fine-tuning"
+                else:
+                    verdict = "no change in language separability beyond noise"
                 out.append(
                     f"At the last layer fine-tuning ({m}) moves the language ABX error by "
-                    f"{diff:+.2f} ({sure} the intervals' overlap): "
-                    + (
-                        "language is less separable after fine-tuning."
-                        if diff > 0
-                        else "language is not less separable after fine-tuning."
-                    )
+                    f"{_paired(row)}: {verdict}."
                 )
 
     mn = ab[ab["task"] == "meaning"]
