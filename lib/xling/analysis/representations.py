@@ -413,7 +413,18 @@ def probe_table(
     immigration or not) probes trained on ``train_lang`` posts, accuracy on each other language
     (``test_lang``) and on all of them pooled (``others``); and the ``language`` probe, accuracy
     over all posts by stratified ``folds``-fold cross-validation (``test_lang`` ``all``).
-    ``chance`` is the commonest class's share of the test posts."""
+    ``chance`` is the commonest class's share of the test posts.
+
+    The fits run with one BLAS thread: these problems are tiny (a few hundred posts), and
+    OpenBLAS's threads waiting on each other made each fit 15-50x slower on 2 busy cores here
+    (0.65 s against 0.04 s for one 13-language fit)."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1):
+        return _probe_table(items, states, seed, positions, train_lang, folds, progress)
+
+
+def _probe_table(items, states, seed, positions, train_lang, folds, progress) -> pd.DataFrame:
     from tqdm import tqdm
 
     posts = items[items["kind"] == "post"].reset_index(drop=True)
@@ -483,7 +494,13 @@ def pca_table(
     """The posts' first two principal components per model and layer (fitted on that model and
     layer's posts), with each component's share of the variance."""
     from sklearn.decomposition import PCA
+    from threadpoolctl import threadpool_limits
 
+    with threadpool_limits(limits=1):
+        return _pca_table(items, states, position, PCA)
+
+
+def _pca_table(items, states, position, PCA) -> pd.DataFrame:
     posts = items[items["kind"] == "post"].reset_index(drop=True)
     idx = posts["item"].to_numpy()
     parts = []
