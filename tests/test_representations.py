@@ -398,3 +398,13 @@ def test_lens_at_the_last_layer_equals_the_models_answer_probabilities(embedded_
         hidden.model_source("toy", embedded_base, tmp_path / "adapters").fingerprint()
         != base_source.fingerprint()
     )
+
+
+def test_the_paper_profile_skips_07_for_want_of_a_model():
+    from xling import config, paths
+    from xling.run import requirements
+
+    needs = requirements.notebook_meta(paths.NOTEBOOKS / "07_representations.ipynb")["requires"]
+    params = config.effective_params("paper", "07_representations")
+    reason = requirements.missing_requirement(needs, params, "paper")
+    assert reason is not None and "no model (base_model: null)" in reason
