@@ -417,7 +417,11 @@ def probe_table(
 
     The fits run with one BLAS thread: these problems are tiny (a few hundred posts), and
     OpenBLAS's threads waiting on each other made each fit 15-50x slower on 2 busy cores here
-    (0.65 s against 0.04 s for one 13-language fit)."""
+    (0.65 s against 0.04 s for one 13-language fit). The solvers are imported first: a BLAS
+    library loaded after the limit is set (scipy's, by L-BFGS-B) escapes it."""
+    import scipy.optimize  # noqa: F401
+    import sklearn.linear_model  # noqa: F401
+    import sklearn.model_selection  # noqa: F401
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(limits=1):
@@ -493,6 +497,7 @@ def pca_table(
 ) -> pd.DataFrame:
     """The posts' first two principal components per model and layer (fitted on that model and
     layer's posts), with each component's share of the variance."""
+    import scipy.linalg  # noqa: F401  (loaded before the limit: see probe_table)
     from sklearn.decomposition import PCA
     from threadpoolctl import threadpool_limits
 
