@@ -295,6 +295,8 @@ def test_a_probe_on_separable_data_is_perfect_and_on_shuffled_labels_near_chance
     acc = rep.probe_accuracy(x[train], shuffled[train], x[~train], shuffled[~train], seed=1)
     assert 0.35 <= acc <= 0.65, acc
     assert np.isnan(rep.probe_accuracy(x[:5], [1] * 5, x[5:9], [1] * 4))  # one class: no probe
+    # balanced accuracy: always "a" on three a's and one b is right on every a, no b: (1 + 0) / 2
+    assert rep.balanced_accuracy(["a"] * 4, ["a", "a", "a", "b"]) == 0.5
 
 
 def test_probe_table_transfers_a_shared_label_direction_and_reads_the_language():

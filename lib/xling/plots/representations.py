@@ -6,6 +6,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.ticker import MaxNLocator
 
 from xling.analysis.representations import ABX_TASKS, lens_by_group
 from xling.plots.common import LABEL_COLORS, _lang_order
@@ -56,6 +57,7 @@ def plot_lens(lens: pd.DataFrame, title: str = "") -> Figure:
         ax.axhline(1 / len(LABELS), color="0.3", ls=":", lw=1)
         ax.set_title(m, fontsize=10)
         ax.set_xlabel("layer (0: embedding)")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylim(0, 1)
         ax.grid(alpha=0.3, lw=0.5)
         ax.legend(fontsize=7, loc="upper left")
@@ -84,7 +86,8 @@ def plot_abx(abx: pd.DataFrame, position: str = "mean", title: str = "") -> Figu
         n = int(mine["n_triplets"].iloc[0]) if len(mine) else 0
         ax.set_title(f"{task} ({n} triplets)", fontsize=10)
         ax.set_xlabel("layer (0: embedding)")
-        ax.set_ylim(0, 0.75)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_ylim(0, 1.02)
         ax.grid(alpha=0.3, lw=0.5)
     axes[0][0].set_ylabel(f"ABX error ({position} of post tokens)")
     axes[0][0].legend(fontsize=8)
@@ -98,8 +101,8 @@ def plot_abx(abx: pd.DataFrame, position: str = "mean", title: str = "") -> Figu
 def plot_probes(probes: pd.DataFrame, position: str = "mean", title: str = "") -> Figure:
     """Three panels: the English-trained label probe (four classes) and topic probe (about
     immigration or not) on the other languages pooled, and the language-identity probe
-    (cross-validated), accuracy per layer, one line per model; each panel's chance (the
-    commonest class) dotted."""
+    (cross-validated), balanced accuracy (mean recall over classes) per layer, one line per
+    model; chance (1 over the classes) dotted."""
     pr = probes[probes["position"] == position]
     colors = _model_colors(pr["model"])
     panels = [
@@ -112,16 +115,17 @@ def plot_probes(probes: pd.DataFrame, position: str = "mean", title: str = "") -
         mine = pr[(pr["probe"] == probe) & (pr["test_lang"] == test)]
         for m, color in colors.items():
             g = mine[mine["model"] == m].sort_values("layer")
-            ax.plot(g["layer"], g["accuracy"], color=color, lw=1.6, label=m)
+            ax.plot(g["layer"], g["balanced_accuracy"], color=color, lw=1.6, label=m)
         if len(mine):
-            ax.axhline(mine["chance"].iloc[0], color="0.3", ls=":", lw=1)
+            ax.axhline(mine["chance_balanced"].iloc[0], color="0.3", ls=":", lw=1)
             n = int(mine["n_test"].iloc[0])
             name = f"{name}\n({n} posts)"
         ax.set_title(name, fontsize=9)
         ax.set_xlabel("layer (0: embedding)")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylim(0, 1.02)
         ax.grid(alpha=0.3, lw=0.5)
-    axes[0][0].set_ylabel(f"accuracy ({position} of post tokens)")
+    axes[0][0].set_ylabel(f"balanced accuracy ({position} of post tokens)")
     axes[0][0].legend(fontsize=8)
     fig.suptitle(title or "Linear probes per layer", fontsize=11)
     fig.tight_layout()
