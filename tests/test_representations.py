@@ -145,6 +145,7 @@ def test_emergence_layer_is_where_the_probability_stays_halfway_up():
     curve = pd.Series([0.25, 0.3, 0.6, 0.5, 0.7, 0.85])
     assert rep.emergence_layer(curve) == 4
     assert rep.emergence_layer(pd.Series([0.3, 0.25, 0.2])) is None  # never above chance
+    assert rep.emergence_layer(pd.Series([0.2, 0.26])) is None  # above, but by less than 0.05
 
 
 # --------------------------------------------------------------------------------------------

@@ -212,12 +212,16 @@ def lens_by_group(lens: pd.DataFrame) -> pd.DataFrame:
     return g.drop(columns=["w_p", "w_t"])
 
 
-def emergence_layer(curve: pd.Series, chance: float = 1 / len(LABELS)) -> int | None:
+def emergence_layer(
+    curve: pd.Series, chance: float = 1 / len(LABELS), margin: float = 0.05
+) -> int | None:
     """The first layer from which the gold label's probability stays at or above halfway between
-    chance and its final value (None when the final value is not above chance)."""
+    chance and its final value; None when the final value is not at least ``margin`` above
+    chance (an untuned model whose last layer gives the gold label 0.2504 has no answer to
+    emerge)."""
     curve = curve.sort_index()
     final = float(curve.iloc[-1])
-    if final <= chance:
+    if final < chance + margin:
         return None
     level = chance + 0.5 * (final - chance)
     above = (curve >= level).to_numpy()
@@ -691,7 +695,7 @@ def describe(
             when = (
                 f"emerges at layer {layer}"
                 if layer is not None
-                else "never rises above chance at the last layer"
+                else "does not emerge (its last-layer probability is not 0.05 above chance)"
             )
             parts.append(
                 f"in {where} ({int(g['n'].iloc[0])} posts) the gold answer {when} "
