@@ -88,6 +88,19 @@ def test_smoke_profile_runs_every_notebook():
     assert diversity.loc["all", "posts_multi"] == diversity.loc["all", "posts_control"]
     for name in ("data_size_learning_curve", "data_size_diversity_vs_volume"):
         assert (paths.FIGURES / "smoke" / f"{name}.png").exists()
+    # 07: every layer of base, en and multi; the lens, ABX, probes and PCA tables and figures
+    reps = run / "representations"
+    lens = pd.read_csv(reps / "lens.csv")
+    assert set(lens["model"]) == {"base", "en", "multi"} and lens["p_gold"].between(0, 1).all()
+    assert lens["layer"].max() == 18  # Gemma 3 270M: the embedding and 18 layers
+    abx = pd.read_csv(reps / "abx.csv")
+    assert set(abx["task"]) == {"language", "label", "meaning"}
+    assert abx["error"].between(0, 1).all() and (abx["low"] <= abx["high"]).all()
+    probes = pd.read_csv(reps / "probes.csv")
+    assert set(probes["probe"]) == {"label", "topic", "language"}
+    assert len(pd.read_csv(reps / "pca.csv")) > 0
+    for name in paths.FIGURES_BY["07_representations"]:
+        assert (paths.FIGURES / "smoke" / f"{name}.png").exists()
     assert "% of the run" in res.stdout
     # the run report: every notebook's figures embedded, every notebook named with its timing
     report = (run / "report.html").read_text()

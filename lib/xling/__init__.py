@@ -41,6 +41,8 @@ _ALIASES = {
     "distance": "xling.analysis.distance",
     "datasize": "xling.analysis.datasize",
     "cost": "xling.analysis.cost",
+    "representations": "xling.analysis.representations",
+    "hidden": "xling.models.hidden",
 }
 
 #: Functions the notebooks call on the root (``xling.playground(profile)``) -> the module that

@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 
 from xling import paths
-from xling.schema import CODINGS, INPUTS, METHODS, QUANT_TYPES, SPLITS, TRAIN_SPLITS
+from xling.schema import CODINGS, INPUTS, METHODS, POSITIONS, QUANT_TYPES, SPLITS, TRAIN_SPLITS
 
 
 class ConfigError(ValueError):
@@ -55,6 +55,8 @@ CHOICES: dict[str, tuple | re.Pattern] = {
     "ablation_splits": SPLITS,
     "splits": SPLITS,
     "authors_splits": SPLITS,
+    "figure_position": POSITIONS,
+    "item_splits": SPLITS,
 }
 
 

@@ -57,6 +57,9 @@ FAILED = "failed"
 #: How a label is read from a model: label log-probabilities, or greedy decoding parsed.
 METHODS = ("score", "generate")
 INPUTS = ("original", "translated")
+#: Where a post's hidden state is read (notebook 07): the mean over its own tokens, or the last
+#: prompt token (where the answer is read).
+POSITIONS = ("mean", "last")
 #: How a language with no LLaMA 2 share is coded in the pretraining regression (notebook 05).
 CODINGS = ("authors", "half_threshold", "drop")
 #: The llama.cpp quantizations notebook 02 can make (f16 is the unquantized GGUF).

@@ -5,7 +5,8 @@ Modules: ``base`` (the embedded model, local folders), ``errors``, ``prompts`` (
 in each format, answer tokens, parsing a generated answer), ``finetune`` (LoRA training with
 checkpoints), ``gguf`` (GGUF layout checks and splicing, without llama.cpp), ``quantize`` (merge,
 convert, quantize, compare files), ``layout`` (which files a variant and backend classify with),
-``scorers`` (llama.cpp and transformers scorers).
+``scorers`` (llama.cpp and transformers scorers), ``hidden`` (every layer's hidden states and the
+logit lens, cached per model files, prompt and post).
 
 Layer 3. May import: the layers below (:mod:`xling.data`, :mod:`xling.config`,
 :mod:`xling.artifacts`, :mod:`xling.paths`, :mod:`xling.schema`).
@@ -29,5 +30,11 @@ from xling.models.gguf import (  # noqa: F401
     check_gguf,
     gguf_layout,
     splice_gguf,
+)
+from xling.models.hidden import (  # noqa: F401
+    HiddenStates,
+    ModelSource,
+    hidden_states,
+    model_source,
 )
 from xling.models.layout import ModelFiles, model_files  # noqa: F401

@@ -41,6 +41,12 @@ from xling.plots.regression import (  # noqa: F401
     plot_share_coefficients,
     plot_share_regression,
 )
+from xling.plots.representations import (  # noqa: F401
+    plot_abx,
+    plot_lens,
+    plot_pca_grid,
+    plot_probes,
+)
 from xling.plots.translation import (  # noqa: F401
     COMPARISON_COLORS,
     SIDE_COLORS,
