@@ -63,7 +63,7 @@ def test_smoke_profile_runs_00_data_and_then_skips_it():
 @pytest.mark.slow
 def test_smoke_profile_runs_every_notebook():
     cmd = [str(paths.ROOT / "run_all.sh"), "--profile", "smoke", "--force"]
-    res = subprocess.run(cmd, capture_output=True, text=True, timeout=1800)
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=3600)
     assert res.returncode == 0, res.stdout + res.stderr
     run = paths.RUNS / "smoke"
     variants = config.load_profile("smoke").common["variants"]

@@ -424,7 +424,10 @@ def claims_from_predictions(
     empty = out["test"].str.len().gt(0) & out["estimate"].isna() & out["verdict"].eq(NOT_TESTABLE)
     sel_empty = empty & ~out["evidence"].str.contains(";")
     out.loc[sel_empty, "evidence"] = (
-        "no " + out["split"] + " posts in both sides of this comparison; " + out["evidence"]
+        "no "
+        + out["split"].where(out["split"].astype(str) == "", out["split"] + " ")
+        + "posts in both sides of this comparison; "
+        + out["evidence"]
     )
     return out
 
