@@ -135,7 +135,8 @@ def language_distances(
     return pd.DataFrame(rows, columns=DISTANCE_COLUMNS)
 
 
-def _tidy(result, variant, kind, model, note="") -> list[dict]:
+def _tidy(result, variant, kind, model, note="", ols: bool = True) -> list[dict]:
+    """Every slope of a fit (the intercept left out), with R² for an OLS (none for a GLM)."""
     ci = result.conf_int()
     out = []
     for term in result.params.index:
@@ -152,36 +153,10 @@ def _tidy(result, variant, kind, model, note="") -> list[dict]:
                 ci_high=float(ci.loc[term, 1]),
                 p_value=float(result.pvalues[term]),
                 n=int(result.nobs),
-                r2=float(result.rsquared),
-                adj_r2=float(result.rsquared_adj),
+                r2=float(result.rsquared) if ols else np.nan,
+                adj_r2=float(result.rsquared_adj) if ols else np.nan,
                 aic=float(result.aic),
                 note=note,
-            )
-        )
-    return out
-
-
-def _tidy_glm(result, variant, kind, model, n_langs) -> list[dict]:
-    ci = result.conf_int()
-    out = []
-    for term in result.params.index:
-        if term == "Intercept":
-            continue
-        out.append(
-            dict(
-                variant=variant,
-                type=kind,
-                model=model,
-                term=term,
-                estimate=float(result.params[term]),
-                ci_low=float(ci.loc[term, 0]),
-                ci_high=float(ci.loc[term, 1]),
-                p_value=float(result.pvalues[term]),
-                n=int(result.nobs),
-                r2=np.nan,
-                adj_r2=np.nan,
-                aic=float(result.aic),
-                note=f"{n_langs} languages",
             )
         )
     return out
@@ -259,7 +234,7 @@ def fit_distance_glms(table: pd.DataFrame, distances: pd.DataFrame, x: str) -> p
                 rows.append(_skip(variant, kind, model, len(sub), why))
                 continue
             result = smf.glm(formula, sub, family=sm.families.Binomial()).fit()
-            rows.extend(_tidy_glm(result, variant, kind, model, n_langs))
+            rows.extend(_tidy(result, variant, kind, model, f"{n_langs} languages", ols=False))
     return pd.DataFrame(rows, columns=MODEL_COLUMNS)
 
 
