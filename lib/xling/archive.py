@@ -48,6 +48,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from xling.artifacts import atomic_write
 from xling.data.archive import (
     ArchiveError,
     errors_table,
@@ -682,9 +683,9 @@ def _check_run(output: Path, settings: Settings, model, files: list[Path]) -> di
         known[str(f)] = {"name": names[str(f)], "size": st.st_size, "mtime_ns": st.st_mtime_ns}
     state = {**record, "files": known}
     output.mkdir(parents=True, exist_ok=True)
-    tmp = run_file.with_name(f".run.json.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(state, indent=1), encoding="utf-8")
-    os.replace(tmp, run_file)
+    atomic_write(
+        run_file, lambda tmp: tmp.write_text(json.dumps(state, indent=1), encoding="utf-8")
+    )
     return names
 
 
@@ -831,9 +832,9 @@ def finish(output: Path, tasks: list[ChunkTask], extra_errors: list[dict]):
         for key, n in part.value_counts().items():
             counts[key] = counts.get(key, 0) + int(n)
     table = errors_table(errors)
-    write_atomic(output / "errors.parquet", lambda tmp: table.to_parquet(tmp, index=False))
+    atomic_write(output / "errors.parquet", lambda tmp: table.to_parquet(tmp, index=False))
     summary = summary_table(counts)
-    write_atomic(output / "summary.csv", lambda tmp: summary.to_csv(tmp, index=False))
+    atomic_write(output / "summary.csv", lambda tmp: summary.to_csv(tmp, index=False))
     return table, summary, scored
 
 
@@ -885,17 +886,6 @@ def summary_table(counts: dict[tuple, int]) -> pd.DataFrame:
         out.append(shares.reset_index())
     table = pd.concat(out, ignore_index=True).sort_values(["_order", "lang", "day"])
     return table.drop(columns="_order").reset_index(drop=True)[cols]
-
-
-def write_atomic(path: Path, write) -> Path:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return path
 
 
 def read_parts(output: str | os.PathLike[str], columns=None) -> pd.DataFrame:

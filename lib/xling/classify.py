@@ -22,6 +22,7 @@ import sys
 from pathlib import Path
 
 from xling import archive as engine
+from xling.artifacts import atomic_write
 from xling.config import ConfigError
 from xling.data.archive import ArchiveError
 
@@ -213,7 +214,7 @@ def write_figure(result) -> Path | None:
     path = result.output / "summary.png"
     for ext in ("png", "pdf"):
         out = path.with_suffix(f".{ext}")
-        engine.write_atomic(
+        atomic_write(
             out, lambda tmp, ext=ext: fig.savefig(tmp, dpi=150, bbox_inches="tight", format=ext)
         )
     plt.close(fig)
