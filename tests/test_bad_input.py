@@ -206,7 +206,10 @@ def test_bad_posts_file_leaves_earlier_results(scratch, case):
     assert "PostsError" in outcomes[0].reason and f"{bad}" in outcomes[0].reason
     assert expected in outcomes[0].reason
     text = "\n".join(log)
-    assert "00_data: FAILED" in text and "code cell 3 (posts = data.load_posts(" in text
+    assert (
+        "00_data: FAILED" in text
+        and "code cell 3 (posts, loader_notes = data.load_run_posts(" in text
+    )
     run = scratch / "runs" / "smoke"
     assert {k: v for k, v in _snapshot(run).items() if k in earlier} == earlier
     state = runner.read_state("smoke")

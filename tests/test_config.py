@@ -135,3 +135,31 @@ def test_papermill_reads_every_parameter_the_schema_has():
     for name, path in config.notebook_paths().items():
         seen = set(pm.inspect_notebook(str(path)))
         assert seen == set(config.notebook_parameters(path)), name
+
+
+def test_every_shipped_profile_names_only_its_own_variants():
+    for name in ("demo", "smoke", "paper", "full"):
+        prof = config.load_profile(name)
+        for nb in config.notebook_paths():
+            assert prof.variant_problem(nb) is None, (name, nb)
+
+
+def test_a_list_naming_a_variant_the_run_lacks_is_refused_before_anything_runs():
+    # variants {es: [es]}: 04's default translated_variants [en] and native_variants
+    # [multi, en-es] name variants this run never trains; 07's read_variants may name "base"
+    prof = config.load_profile("demo", [("variants", "{es: [es]}")])
+    why = prof.variant_problem("04_translation_ablation")
+    assert "04_translation_ablation.translated_variants names 'en'" in why
+    assert "variants: es" in why and "-p 04_translation_ablation.translated_variants" in why
+    assert prof.variant_problem("03_crosslingual_eval") is None
+    fixed = config.load_profile(
+        "demo",
+        [
+            ("variants", "{es: [es]}"),
+            ("04_translation_ablation.translated_variants", "[es]"),
+            ("04_translation_ablation.native_variants", "[es]"),
+            ("07_representations.read_variants", "[base, es]"),
+        ],
+    )
+    assert fixed.variant_problem("04_translation_ablation") is None
+    assert fixed.variant_problem("07_representations") is None

@@ -72,3 +72,17 @@ def test_xling_classify_reads_a_named_run_with_the_profile_it_was_made_with(tmp_
     # ... and the files are looked for in runs/mine/, where 02_quantize has not run
     with pytest.raises(FileNotFoundError, match="mine"):
         classify.resolve_model(args)
+
+
+def test_a_run_whose_lists_name_missing_variants_stops_before_anything_runs():
+    from xling import paths
+
+    with pytest.raises(config.ConfigError, match="translated_variants names 'en'"):
+        runner.run_profile(
+            "demo",
+            only=["04_translation_ablation"],
+            overrides=[("variants", "{es: [es]}")],
+            run="only_es",
+            log=lambda _m: None,
+        )
+    assert not (paths.RUNS / "only_es").exists()  # not even claimed (run.json)

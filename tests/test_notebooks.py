@@ -131,6 +131,21 @@ def test_smoke_profile_runs_every_notebook():
     assert (paths.FIGURES / "smoke" / "authors_m1_coefficients.png").exists()
     # 03's table was never rewritten by 04: its rows are all original posts
     assert set(pd.read_csv(run / "predictions.csv")["input"]) == {"original"}
+    # the evaluation file (speeches, 24 rows cut to posts_per_group = 8): classified by the base
+    # model and both variants, read against its floor, in the heatmap, the data card and the
+    # split audit; 05's language table never counts it
+    files = pd.read_csv(run / "metrics" / "eval_files.csv")
+    assert set(files["evalset"]) == {"speeches"} and (files["n"] == 8).all()
+    assert set(files["variant"]) == {"base", *variants}
+    assert files["floor"].between(0.25, 1).all()  # 4 labels: the commonest holds a quarter at least
+    by_set = pd.read_csv(run / "metrics" / "by_evalset.csv")
+    assert (by_set.loc[by_set["evalset"] == "speeches", "split"] == "eval").all()
+    card = (run / "data_card.md").read_text()
+    assert "- `speeches`: data/examples/speeches.csv (8 posts)" in card
+    audit = pd.read_csv(run / "split_audit.csv")
+    assert "speeches" in set(audit["evalset"])
+    lang_acc = pd.read_csv(run / "regression" / "language_accuracy.csv")
+    assert "speeches" not in set(lang_acc.astype(str).stack())
     for nb in config.notebook_paths():
         assert nb in report
     for name in ("finetune_loss_curves", "accuracy_heatmap_variant_by_language"):

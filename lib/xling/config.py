@@ -19,7 +19,16 @@ from typing import Any
 import yaml
 
 from xling import paths
-from xling.schema import CODINGS, INPUTS, METHODS, POSITIONS, QUANT_TYPES, SPLITS, TRAIN_SPLITS
+from xling.schema import (
+    CODINGS,
+    CONFLICTS,
+    INPUTS,
+    METHODS,
+    POSITIONS,
+    QUANT_TYPES,
+    SPLITS,
+    TRAIN_SPLITS,
+)
 
 
 class ConfigError(ValueError):
@@ -57,6 +66,7 @@ CHOICES: dict[str, tuple | re.Pattern] = {
     "authors_splits": SPLITS,
     "figure_position": POSITIONS,
     "item_splits": SPLITS,
+    "conflicting_labels": CONFLICTS,
 }
 
 
@@ -213,6 +223,36 @@ class Profile:
         # runs/<run>/ and figures/<run>/ with the profile's parameters
         merged["profile"] = self.run
         return {k: v for k, v in merged.items() if k in declared}
+
+    def variant_problem(self, notebook: str) -> str | None:
+        """Why a notebook's lists of variants (``VARIANT_LISTS``) name a variant the run does not
+        train, e.g. 04's default ``translated_variants: [en]`` on a run with ``variants: {es:
+        [es]}`` (None when they all exist). Checked for the notebooks a run executes, before any
+        runs."""
+        defaults = {k: p.default for k, p in self.schema[notebook].items()}
+        values = {**defaults, **self.params_for(notebook)}
+        have = set(values.get("variants") or {})
+        for key, extra in VARIANT_LISTS.items():
+            if key not in values or values[key] is None:
+                continue
+            wanted = values[key] if isinstance(values[key], list) else [values[key]]
+            unknown = [v for v in wanted if v not in have | set(extra)]
+            if unknown:
+                known = [v for v in wanted if v not in unknown] or sorted(have)[:1]
+                return (
+                    f"{notebook}.{key} names {', '.join(repr(v) for v in unknown)}, not a variant "
+                    f"of this run (variants: {', '.join(sorted(have)) or 'none'}); set it, e.g. "
+                    f"-p {notebook}.{key} '[{', '.join(known)}]'"
+                )
+        return None
+
+
+#: Parameters that name variants of the run (and the extra names each allows besides them).
+VARIANT_LISTS: dict[str, tuple[str, ...]] = {
+    "translated_variants": (),
+    "native_variants": (),
+    "read_variants": ("base",),
+}
 
 
 def parse_override(key: str, raw: str) -> tuple[str | None, str, Any]:

@@ -46,6 +46,7 @@ CONTRACT: dict[str, str] = {
     "posts.csv": "00_data",
     "posts_counts.csv": "00_data",
     "split_audit.csv": "00_data",
+    "data_card.md": "00_data",
     "adapters/": "01_finetune",
     "merged/": "02_quantize",
     "gguf/": "02_quantize",

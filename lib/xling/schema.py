@@ -17,7 +17,13 @@ CAT_CODES = {1: "pro-immigration", 2: "anti-immigration", 3: "neutral", 4: "unre
 LABEL_NUMBER = {label: number for number, label in CAT_CODES.items()}
 #: The paper's 13 languages, in the order its tables use (Korean only ever as an extra test set).
 PAPER_LANGS = ("en", "es", "ar", "de", "fr", "hi", "hu", "id", "it", "pl", "pt", "tr", "ko")
-SPLITS = ("train", "test", "extra")
+#: ``eval``: a labelled file given as an evaluation set (``eval_files``), never trained on.
+SPLITS = ("train", "test", "extra", "eval")
+#: The splits classified and scored: every split but train.
+EVAL_SPLITS = ("test", "extra", "eval")
+#: What a loader does with the same text labelled differently in two rows of a file: refuse it
+#: (an error naming the rows), drop every such row, or keep the first.
+CONFLICTS = ("refuse", "drop", "first")
 #: Which posts-table column holds each training split (``pooled``: the authors' mig-multi split).
 TRAIN_SPLITS = {"per_language": "split", "pooled": "split_multi"}
 #: Language codes the authors' files write differently from ISO 639-1.

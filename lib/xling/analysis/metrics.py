@@ -163,14 +163,19 @@ def _macro_f1_counts(counts: np.ndarray, present) -> np.ndarray:
 
 def by_evalset(predictions: pd.DataFrame, n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
     """One row per (variant, backend, input, method, split, evalset): n, accuracy, weighted and
-    macro F1, bootstrap 95% intervals of accuracy and macro F1, and n_failed."""
+    macro F1, bootstrap 95% intervals of accuracy and macro F1, n_failed, and the floor: the
+    share of the commonest gold label (``floor_label``), the accuracy of always answering it."""
     rows = []
     for key, g in predictions.groupby(GROUP, sort=False):
         ci = bootstrap_scores(g["label"], g["prediction"], n_boot, seed=seed)
+        counts = g["label"].value_counts()
+        top = sorted(counts.index[counts == counts.max()])[0]  # ties: the first by name
         rows.append(
             {
                 **dict(zip(GROUP, key, strict=True)),
                 **scores(g["label"], g["prediction"]),
+                "floor": float(counts.max() / len(g)),
+                "floor_label": top,
                 "acc_ci_low": ci["accuracy"][0],
                 "acc_ci_high": ci["accuracy"][1],
                 "macro_f1_ci_low": ci["macro_f1"][0],
@@ -179,6 +184,7 @@ def by_evalset(predictions: pd.DataFrame, n_boot: int = 1000, seed: int = 0) -> 
         )
     cols = [*GROUP[:4], "split", "evalset", "n", "accuracy", "weighted_f1", "macro_f1"]
     cols += ["acc_ci_low", "acc_ci_high", "macro_f1_ci_low", "macro_f1_ci_high", "n_failed"]
+    cols += ["floor", "floor_label"]
     return pd.DataFrame(rows, columns=list(dict.fromkeys(cols)))
 
 
@@ -289,3 +295,47 @@ def accuracy_unseen(predictions: pd.DataFrame, seen: pd.DataFrame) -> pd.DataFra
             }
         )
     return pd.DataFrame(rows, columns=[*GROUP, "n", "n_seen", "accuracy", "accuracy_unseen"])
+
+
+def eval_file_metrics(by_evalset_rows: pd.DataFrame, per_class_rows: pd.DataFrame) -> pd.DataFrame:
+    """The evaluation files' sets (split ``eval``) read against their floor: per group of
+    ``by_evalset_rows``, accuracy with its interval, the floor and its label, ``versus_floor``
+    (``above`` / ``below`` when the 95% interval excludes the floor, else ``not distinguishable``),
+    and from ``per_class_rows`` each label's recall (``recall_<label>``) and the share of posts
+    given each label (``answers_<label>``: the variant's bias on this set)."""
+    rows = by_evalset_rows[by_evalset_rows["split"] == "eval"]
+    cols = [*GROUP, "n", "accuracy", "acc_ci_low", "acc_ci_high", "floor", "floor_label"]
+    out = rows[cols].copy().reset_index(drop=True)
+    out["versus_floor"] = np.select(
+        [out["acc_ci_low"] > out["floor"], out["acc_ci_high"] < out["floor"]],
+        ["above", "below"],
+        "not distinguishable",
+    )
+    pc = per_class_rows[per_class_rows["split"] == "eval"]
+    for label in LABELS:
+        mine = pc[pc["class"] == label].set_index(GROUP)
+        keys = pd.MultiIndex.from_frame(out[GROUP])
+        support = mine["support"].reindex(keys).to_numpy(dtype=float)
+        recall = mine["recall"].reindex(keys).to_numpy(dtype=float)
+        out[f"recall_{label}"] = np.where(support > 0, recall, np.nan)
+        out[f"answers_{label}"] = mine["predicted"].reindex(keys).to_numpy(dtype=float) / out["n"]
+    return out
+
+
+def describe_eval_files(table: pd.DataFrame) -> list[str]:
+    """One sentence per row of :func:`eval_file_metrics`, every number from the table."""
+    lines = []
+    for r in table.to_dict("records"):
+        answers = {lab: r[f"answers_{lab}"] for lab in LABELS}
+        top = max(answers, key=answers.get)
+        never = [lab for lab in LABELS if answers[lab] == 0]
+        line = (
+            f"{r['variant']} on {r['evalset']} ({r['n']} posts): accuracy {r['accuracy']:.3f} "
+            f"(95% CI {r['acc_ci_low']:.3f}-{r['acc_ci_high']:.3f}) against a floor of "
+            f"{r['floor']:.3f} (always '{r['floor_label']}'): {r['versus_floor']}; it answers "
+            f"'{top}' for {answers[top]:.0%} of the posts"
+        )
+        if never:
+            line += ", never " + " or ".join(f"'{lab}'" for lab in never)
+        lines.append(line)
+    return lines

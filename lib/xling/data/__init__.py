@@ -1,12 +1,12 @@
 """The data stage: the posts table from every source, validated; the predictions table on disk.
 
 Modules: ``archive`` (an archive's files read chunk by chunk, the demo archive), ``validate``
-(labels, language codes, row-level errors), ``readers`` (CSV / TSV / Parquet and the authors'
-files by name), ``sources`` (the demo corpus, a user's file, the authors' files:
-:func:`load_posts`), ``tables`` (writing and reading the posts and predictions tables),
-``summaries`` (counts, the unrelated floor, examples), ``audit`` (which evaluation posts a
-variant could have seen in training). Notebooks use the short names re-exported here
-(``data.load_posts``); library code imports from the defining module.
+(labels, language codes, row-level errors), ``readers`` (CSV / TSV / Excel / Parquet and the
+authors' files by name), ``sources`` (the demo corpus, a user's file, evaluation files, the
+authors' files: :func:`load_posts`), ``tables`` (writing and reading the posts and predictions
+tables), ``summaries`` (counts, the floors, examples), ``card`` (the run's data card), ``audit``
+(which evaluation posts a variant could have seen in training). Notebooks use the short names
+re-exported here (``data.load_posts``); library code imports from the defining module.
 
 Layer 2. May import: :mod:`xling.paths`, :mod:`xling.schema`, :mod:`xling.config`,
 :mod:`xling.artifacts`.
@@ -29,6 +29,7 @@ from xling.data.audit import (  # noqa: F401
     seen_in_training,
     training_posts,
 )
+from xling.data.card import data_card, duplicate_texts  # noqa: F401
 from xling.data.readers import (  # noqa: F401
     PaperFile,
     paper_files,
@@ -37,10 +38,14 @@ from xling.data.readers import (  # noqa: F401
     read_table,
 )
 from xling.data.sources import (  # noqa: F401
+    label_conflicts,
     load_demo_posts,
+    load_eval_files,
     load_paper_posts,
     load_posts,
+    load_run_posts,
     load_user_posts,
+    resolve_conflicts,
     stratified_split,
 )
 from xling.data.summaries import (  # noqa: F401
@@ -48,6 +53,7 @@ from xling.data.summaries import (  # noqa: F401
     compare_sizes,
     count_posts,
     example_posts,
+    label_floor,
     subsample,
     unrelated_share,
 )
@@ -69,6 +75,8 @@ from xling.data.validate import (  # noqa: F401
 )
 from xling.schema import (  # noqa: F401  (the vocabulary, for notebooks)
     CAT_CODES,
+    CONFLICTS,
+    EVAL_SPLITS,
     LABELS,
     LANG_ALIASES,
     PAPER_LANGS,

@@ -7,7 +7,7 @@ import re
 import numpy as np
 import pandas as pd
 
-from xling.schema import PAPER_LANGS, TRAIN_SPLITS
+from xling.schema import EVAL_SPLITS, PAPER_LANGS, TRAIN_SPLITS
 
 
 def normalize_text(text: str) -> str:
@@ -36,13 +36,14 @@ def seen_in_training(
     train_splits=("per_language", "pooled"),
     near: float = 0.9,
 ) -> pd.DataFrame:
-    """Every evaluation post (test or extra) that a variant's training set holds: ``exact`` when a
-    training post of the same language has the same normalized text, ``near`` when the cosine
-    similarity of their character 3-5-gram TF-IDF vectors reaches ``near``. Columns: variant,
+    """Every evaluation post (test, extra or of an evaluation file) that a variant's training set
+    holds: ``exact`` when a training post of the same language has the same normalized text,
+    ``near`` when the cosine similarity of their character 3-5-gram TF-IDF vectors reaches
+    ``near``. Columns: variant,
     train_split, post_id, evalset, exact, near (near includes the exact ones)."""
     from sklearn.feature_extraction.text import TfidfVectorizer
 
-    evaluated = posts[posts["split"].isin(["test", "extra"])]
+    evaluated = posts[posts["split"].isin(EVAL_SPLITS)]
     norm = posts["text"].map(normalize_text)
     vec = TfidfVectorizer(analyzer="char_wb", ngram_range=(3, 5)).fit(norm)
     rows = []
@@ -105,7 +106,7 @@ def audit_splits(
     training set holds. Columns: variant, train_split, evalset, n_eval, n_seen_exact,
     n_seen_near (near-duplicates, exact ones included)."""
     seen = seen_in_training(posts, variants, train_splits, near)
-    n_eval = posts[posts["split"].isin(["test", "extra"])].groupby("evalset").size()
+    n_eval = posts[posts["split"].isin(EVAL_SPLITS)].groupby("evalset").size()
     rows = []
     for variant in variants:
         for train_split in train_splits:

@@ -15,12 +15,20 @@ import pandas as pd
 from xling.data.validate import PostsError
 from xling.schema import LANG_ALIASES
 
+#: The csv module's default field limit: a longer field is nearly always an unclosed quote that
+#: swallowed the rest of the file (a post that long would be cut at the model's length anyway).
+FIELD_LIMIT = 131072
+
 
 def read_table(path: str | os.PathLike[str]) -> pd.DataFrame:
-    """Read a CSV, TSV or Parquet file as strings; undecodable bytes name their line.
+    """Read a CSV, TSV, Excel (.xlsx, first sheet) or Parquet file as strings; bad input names
+    its line.
 
-    A ``_row`` column keeps each record's line number in the file (header = line 1), so later
-    errors point at the line a user sees in an editor.
+    A ``_row`` column keeps each record's line number in the file (header = line 1; a sheet's
+    row number in a workbook), so later errors point at the line a user sees in an editor. A
+    ``.csv`` whose header is separated by ``;`` or tabs rather than commas is read with that
+    separator, with a warning. A field longer than :data:`FIELD_LIMIT` characters is refused
+    naming the line it starts on.
     """
     path = Path(path)
     if not path.exists():
@@ -31,8 +39,12 @@ def read_table(path: str | os.PathLike[str]) -> pd.DataFrame:
         df = df.astype({c: "string" for c in df.columns if df[c].dtype == object})
         df.insert(0, "_row", np.arange(2, len(df) + 2))
         return df
+    if suffix == ".xlsx":
+        return _read_sheet(path)
     if suffix not in (".csv", ".tsv", ".txt"):
-        raise PostsError(path, None, None, f"unsupported file type {suffix!r} (csv, tsv, parquet)")
+        raise PostsError(
+            path, None, None, f"unsupported file type {suffix!r} (csv, tsv, xlsx, parquet)"
+        )
     raw = path.read_bytes()
     try:
         raw.decode("utf-8")
@@ -43,8 +55,8 @@ def read_table(path: str | os.PathLike[str]) -> pd.DataFrame:
         ) from err
     if not raw.strip():
         raise PostsError(path, None, None, "empty file (no header, no posts)")
-    sep = "\t" if suffix == ".tsv" else ","
-    lines, widths = _records(raw, sep)
+    sep = _separator(path, raw, "\t" if suffix == ".tsv" else ",")
+    lines, widths = _records(raw, sep, path)
     for line, width in zip(lines[1:], widths[1:], strict=True):
         # pandas would read one field too many on every line as an index column, silently
         if width > widths[0]:
@@ -66,7 +78,55 @@ def read_table(path: str | os.PathLike[str]) -> pd.DataFrame:
     return df
 
 
-def _records(raw: bytes, sep: str = ",") -> tuple[list[int], list[int]]:
+def _read_sheet(path: Path) -> pd.DataFrame:
+    """The first sheet of a workbook as strings; ``_row`` is the sheet's row number. Rows with
+    every cell empty (spreadsheet padding) are dropped; another sheet is named in a warning."""
+    import warnings
+
+    try:
+        book = pd.ExcelFile(path, engine="openpyxl")
+    except Exception as err:  # zipfile.BadZipFile, openpyxl's own errors, ...
+        raise PostsError(path, None, None, f"cannot read as an .xlsx workbook: {err}") from err
+    with book:
+        sheets = book.sheet_names
+        df = pd.read_excel(
+            book, sheet_name=sheets[0], dtype=str, keep_default_na=False, na_values=[""]
+        )
+    if len(sheets) > 1:
+        warnings.warn(
+            f"{path}: read the first sheet {sheets[0]!r}; the workbook also has "
+            + ", ".join(repr(s) for s in sheets[1:]),
+            stacklevel=3,
+        )
+    df.columns = [str(c).strip() for c in df.columns]
+    df.insert(0, "_row", np.arange(2, len(df) + 2))
+    if df.empty and not len(df.columns) > 1:
+        raise PostsError(path, None, None, "empty sheet (no header, no posts)")
+    blank = df.drop(columns="_row").isna().all(axis=1)
+    return df[~blank].reset_index(drop=True)
+
+
+def _separator(path: Path, raw: bytes, sep: str) -> str:
+    """``sep``, unless the header line holds none of it and splits on ``;`` or a tab instead:
+    then that one, with a warning (a spreadsheet saved in a locale where ``,`` is the decimal
+    mark writes ``;``)."""
+    import warnings
+
+    header = raw.decode("utf-8").lstrip("\ufeff").splitlines()[0]
+    if sep in header:
+        return sep
+    for other, name in ((";", "';'"), ("\t", "a tab"), (",", "','")):
+        if other != sep and len(header.split(other)) >= 2:
+            warnings.warn(
+                f"{path}: the header has no {sep!r} but splits on {name}: read with {name} as "
+                "the separator",
+                stacklevel=3,
+            )
+            return other
+    return sep
+
+
+def _records(raw: bytes, sep: str = ",", path: Path | None = None) -> tuple[list[int], list[int]]:
     """First line number and number of fields of each record, the header first. Quoted fields
     may span lines; blank lines are skipped, as pandas skips them."""
     import csv
@@ -74,7 +134,22 @@ def _records(raw: bytes, sep: str = ",") -> tuple[list[int], list[int]]:
 
     reader = csv.reader(io.StringIO(raw.decode("utf-8"), newline=""), delimiter=sep)
     starts, widths, line = [], [], 1
-    for record in reader:
+    while True:
+        try:
+            record = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as err:
+            if "field larger than field limit" not in str(err):
+                raise PostsError(path, line, None, f"cannot parse: {err}") from err
+            raise PostsError(
+                path,
+                line,
+                None,
+                f"a field of more than {FIELD_LIMIT:,} characters starts in the record on this "
+                'line: usually a quote (") that is never closed, so the rest of the file became '
+                "one field; no post is that long",
+            ) from err
         if record:
             starts.append(line)
             widths.append(len(record))

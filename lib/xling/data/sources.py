@@ -7,6 +7,7 @@ entry point the notebooks call.
 from __future__ import annotations
 
 import os
+import re
 import warnings
 from collections import Counter, defaultdict
 from pathlib import Path
@@ -17,12 +18,20 @@ import pandas as pd
 from xling import paths
 from xling.data.readers import PaperFile, paper_files, read_paper_file, read_table
 from xling.data.validate import PostsError, canonical_lang, normalize_labels, validate_posts
-from xling.schema import LANG_ALIASES, PAPER_LANGS, REQUIRED_USER_COLUMNS, SPLITS
+from xling.schema import CONFLICTS, LANG_ALIASES, PAPER_LANGS, REQUIRED_USER_COLUMNS, SPLITS
 
 
 def _from_user_table(
-    df: pd.DataFrame, file: Path, seed: int, test_size: float, source: str
+    df: pd.DataFrame,
+    file: Path,
+    seed: int,
+    test_size: float,
+    source: str,
+    conflicts: str = "refuse",
+    evalset: str | None = None,
 ) -> pd.DataFrame:
+    """A user's table in the posts schema. With ``evalset``, every row is an evaluation post of
+    that set (split ``eval``, never trained on) and a split column is ignored."""
     for col in REQUIRED_USER_COLUMNS:
         if col not in df.columns:
             raise PostsError(file, None, col, f"missing column (have: {', '.join(df.columns[1:])})")
@@ -34,8 +43,16 @@ def _from_user_table(
     if "post_id" in df.columns:
         out["post_id"] = df["post_id"]
     else:
-        out["post_id"] = [f"{file.stem}-{i:05d}" for i in range(1, len(df) + 1)]
-    if "split" in df.columns and df["split"].notna().any():
+        out["post_id"] = [f"{evalset or file.stem}-{i:05d}" for i in range(1, len(df) + 1)]
+    if evalset is not None:
+        if "split" in df.columns and (df["split"].astype("string").str.strip() == "train").any():
+            warnings.warn(
+                f"{file}: the split column is ignored: an evaluation file's posts are never "
+                "trained on",
+                stacklevel=3,
+            )
+        out["split"] = "eval"
+    elif "split" in df.columns and df["split"].notna().any():
         split = df["split"].astype("string").str.strip().str.lower()
         bad = split.isna() | ~split.isin(SPLITS)
         if bad.any():
@@ -45,7 +62,9 @@ def _from_user_table(
         out["split"] = split.astype(object)
     else:
         out["split"] = stratified_split(out, test_size=test_size, seed=seed)
-    if "evalset" in df.columns and df["evalset"].notna().all():
+    if evalset is not None:
+        out["evalset"] = evalset
+    elif "evalset" in df.columns and df["evalset"].notna().all():
         out["evalset"] = df["evalset"]
     else:
         extra = out["split"] == "extra"
@@ -67,7 +86,61 @@ def _from_user_table(
         out["translation_ok"] = pd.NA
     out["source"] = df["source"] if "source" in df.columns else source
     out["source"] = out["source"].fillna(source)
-    return validate_posts(out, file)
+    return validate_posts(resolve_conflicts(out, file, conflicts), file)
+
+
+def label_conflicts(posts: pd.DataFrame) -> list[tuple[str, list[int], list[str]]]:
+    """Texts labelled differently in two or more rows (the text trimmed, within a language):
+    ``(text, rows, labels)`` for each, rows as the file numbers them (``_row``)."""
+    key = posts["lang"].astype(str) + "\x00" + posts["text"].astype("string").str.strip()
+    rows = posts["_row"] if "_row" in posts.columns else pd.Series(posts.index + 2, posts.index)
+    found = []
+    for _, group in posts.groupby(key, sort=False):
+        if len(group) > 1 and group["label"].nunique() > 1:
+            found.append(
+                (
+                    str(group["text"].iloc[0]).strip(),
+                    [int(r) for r in rows[group.index]],
+                    [str(x) for x in group["label"]],
+                )
+            )
+    return found
+
+
+def resolve_conflicts(posts: pd.DataFrame, file, how: str = "refuse") -> pd.DataFrame:
+    """The same text labelled differently in two rows: ``refuse`` (an error naming the file,
+    the rows and the labels), ``drop`` (every row of that text) or ``first`` (the first row
+    kept, the later ones dropped); each but ``refuse`` warns with the count and an example."""
+    if how not in CONFLICTS:
+        raise ValueError(f"conflicts={how!r}: one of {', '.join(CONFLICTS)}")
+    found = label_conflicts(posts)
+    if not found:
+        return posts
+    text, rows, labels = found[0]
+    example = f"rows {', '.join(map(str, rows))} label {text[:60]!r} as " + ", ".join(
+        f"{lab!r}" for lab in labels
+    )
+    if how == "refuse":
+        raise PostsError(
+            file,
+            rows[1],
+            "label",
+            f"the same text is labelled differently in {len(found)} case(s), e.g. {example}; "
+            "fix the labels, or set conflicting_labels to drop (every such row) or first "
+            "(keep the first row)",
+        )
+    rows_of = posts["_row"] if "_row" in posts.columns else pd.Series(posts.index + 2, posts.index)
+    drop = set()
+    for _, bad_rows, _ in found:
+        drop.update(bad_rows if how == "drop" else bad_rows[1:])
+    kept = posts[~rows_of.isin(drop)]
+    warnings.warn(
+        f"{file}: {len(found)} text(s) labelled differently in two or more rows, e.g. {example}; "
+        f"{'dropped every such row' if how == 'drop' else 'kept the first row of each'} "
+        f"({len(posts) - len(kept)} rows dropped)",
+        stacklevel=3,
+    )
+    return kept
 
 
 def stratified_split(posts: pd.DataFrame, test_size: float = 0.25, seed: int = 0) -> pd.Series:
@@ -87,24 +160,92 @@ def stratified_split(posts: pd.DataFrame, test_size: float = 0.25, seed: int = 0
 
 
 def load_user_posts(
-    path: str | os.PathLike[str], seed: int = 0, test_size: float = 0.25, source: str | None = None
+    path: str | os.PathLike[str],
+    seed: int = 0,
+    test_size: float = 0.25,
+    source: str | None = None,
+    conflicts: str = "refuse",
 ) -> pd.DataFrame:
-    """A user's CSV, TSV or Parquet with at least ``text, lang, label``.
+    """A user's CSV, TSV, Excel sheet (.xlsx) or Parquet with at least ``text, lang, label``.
 
     ``post_id`` and ``split`` are optional: missing ids are numbered, a missing split is drawn
-    stratified by language and label with ``seed``.
+    stratified by language and label with ``seed``. ``conflicts``: what to do with a text
+    labelled differently in two rows (:func:`resolve_conflicts`).
     """
     path = Path(path)
-    return _from_user_table(read_table(path), path, seed, test_size, source or path.name)
+    return _from_user_table(
+        read_table(path), path, seed, test_size, source or path.name, conflicts=conflicts
+    )
 
 
-def load_demo_posts(folder: str | os.PathLike[str] | None = None) -> pd.DataFrame:
+#: An evaluation file's name: its evaluation set's name in every table and figure. Three
+#: characters at least, so that it is never a language code (those sets are named by language).
+_EVAL_NAME = re.compile(r"[a-z0-9][a-z0-9_]{2,39}")
+
+
+def load_eval_files(
+    files: dict[str, str | os.PathLike[str]],
+    posts: pd.DataFrame,
+    conflicts: str = "refuse",
+) -> pd.DataFrame:
+    """``posts`` with each labelled file of ``files`` (name -> path) added as an evaluation set.
+
+    Each file is read and validated by the same loader as a posts file (row-level errors); all
+    its posts get split ``eval`` (never trained on, classified by 03) and evaluation set
+    ``name``; missing ids are numbered ``name-00001`` .... A name that is not lower-case letters,
+    digits and ``_`` (3 to 40), or names a set the posts already have, is refused, and so is an
+    id the posts already use. Relative paths are taken from the repository root.
+    """
+    if not files:
+        return posts
+    parts = [posts]
+    taken = set(posts["evalset"])
+    ids = dict(zip(posts["post_id"].astype(str), posts["source"].astype(str), strict=True))
+    for name, path in files.items():
+        if not isinstance(name, str) or not _EVAL_NAME.fullmatch(name) or name == "multi":
+            raise PostsError(
+                "<profile>",
+                None,
+                "eval_files",
+                f"evaluation set name {name!r}: lower-case letters, digits and _, 3 to 40 "
+                "characters, starting with a letter or digit (not 'multi')",
+            )
+        if name in taken:
+            raise PostsError(
+                "<profile>", None, "eval_files", f"evaluation set {name!r} exists already"
+            )
+        file = paths.resolve(path)
+        part = _from_user_table(
+            read_table(file), file, 0, 0.25, f"eval:{name}", conflicts=conflicts, evalset=name
+        )
+        clash = part["post_id"].astype(str).isin(ids)
+        if clash.any():
+            pid = str(part["post_id"][clash].iloc[0])
+            raise PostsError(
+                file,
+                None,
+                "post_id",
+                f"post_id {pid!r} is used already (by a post of {ids[pid]}); give the file's "
+                "posts ids of their own, or drop its post_id column to have them numbered",
+            )
+        ids.update(zip(part["post_id"].astype(str), part["source"].astype(str), strict=True))
+        taken.add(name)
+        parts.append(part)
+    return validate_posts(pd.concat(parts, ignore_index=True), "<posts with eval_files>")
+
+
+def load_demo_posts(
+    folder: str | os.PathLike[str] | None = None, conflicts: str = "refuse"
+) -> pd.DataFrame:
     """The demo corpus: one CSV per language under data/demo/posts/."""
     folder = Path(folder) if folder else paths.DEMO_POSTS
     files = sorted(folder.glob("*.csv"))
     if not files:
         raise PostsError(folder, None, None, "no demo corpus files (*.csv)")
-    parts = [_from_user_table(read_table(f), f, 0, 0.25, "xling-demo") for f in files]
+    parts = [
+        _from_user_table(read_table(f), f, 0, 0.25, "xling-demo", conflicts=conflicts)
+        for f in files
+    ]
     posts = pd.concat(parts, ignore_index=True)
     dup = posts["post_id"].duplicated()
     if dup.any():
@@ -318,22 +459,25 @@ def load_posts(
     path: str | os.PathLike[str] | None = None,
     seed: int = 0,
     test_size: float = 0.25,
+    conflicts: str = "refuse",
 ) -> pd.DataFrame:
     """The posts table of a profile: ``source`` is ``demo``, ``paper`` or ``file``.
 
     ``path`` is the demo folder (default data/demo/posts), the authors' data folder (default
     data/paper) or the user's file; relative paths are taken from the repository root.
+    ``conflicts``: a text labelled differently in two rows of a demo or user file (refuse, drop
+    or first; :func:`resolve_conflicts`).
     """
     path = paths.resolve(path) if path else None
     if source == "demo":
-        return load_demo_posts(path)
+        return load_demo_posts(path, conflicts=conflicts)
     if source == "paper":
         return load_paper_posts(path or paths.PAPER_DATA_DEFAULT)
     if source != "file":
         raise ValueError(f"unknown posts source {source!r}; expected demo, paper or file")
     if not path:
         raise PostsError("<profile>", None, "posts_path", "posts_source 'file' needs posts_path")
-    posts = load_user_posts(path, seed=seed, test_size=test_size)
+    posts = load_user_posts(path, seed=seed, test_size=test_size, conflicts=conflicts)
     if not posts["split"].isin(["test", "extra"]).any():
         # every later step evaluates test and extra posts: an empty evaluation split is refused
         # here rather than in whichever table or figure first comes out empty
@@ -346,3 +490,22 @@ def load_posts(
             f"round(n * {test_size}) test posts",
         )
     return posts
+
+
+def load_run_posts(
+    source: str,
+    path: str | os.PathLike[str] | None = None,
+    eval_files: dict[str, str | os.PathLike[str]] | None = None,
+    seed: int = 0,
+    test_size: float = 0.25,
+    conflicts: str = "refuse",
+) -> tuple[pd.DataFrame, list[str]]:
+    """A run's posts table (00_data): :func:`load_posts` with the evaluation files added
+    (:func:`load_eval_files`), and what the loaders warned about along the way (labels
+    normalized, conflicting rows dropped, a separator guessed), for the run's data card."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        posts = load_posts(source, path, seed=seed, test_size=test_size, conflicts=conflicts)
+        posts = load_eval_files(eval_files or {}, posts, conflicts=conflicts)
+    notes = list(dict.fromkeys(str(w.message) for w in caught))
+    return posts, notes

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from xling.schema import LABELS, PAPER_LANGS, SPLITS
+from xling.schema import EVAL_SPLITS, LABELS, PAPER_LANGS, SPLITS
 
 
 def subsample(posts: pd.DataFrame, per_group: int, seed: int = 0) -> pd.DataFrame:
@@ -71,11 +71,10 @@ def count_posts(posts: pd.DataFrame) -> pd.DataFrame:
     return table.loc[keys]
 
 
-def unrelated_share(
-    posts: pd.DataFrame, splits: tuple[str, ...] = ("test", "extra")
-) -> pd.DataFrame:
-    """Share of unrelated posts per evaluation set (its test or extra posts): a classifier that
-    always says 'unrelated' scores this accuracy, the floor every accuracy is read against."""
+def unrelated_share(posts: pd.DataFrame, splits: tuple[str, ...] = EVAL_SPLITS) -> pd.DataFrame:
+    """Share of unrelated posts per evaluation set (its test, extra or evaluation-file posts): a
+    classifier that always says 'unrelated' scores this accuracy, the floor every accuracy is
+    read against."""
     g = posts[posts["split"].isin(splits)].groupby("evalset")
     out = pd.DataFrame(
         {
@@ -96,3 +95,23 @@ def example_posts(posts: pd.DataFrame, n: int = 2, seed: int = 0) -> pd.DataFram
     ]
     cols = ["post_id", "lang", "label", "text", "text_en"]
     return pd.concat(picked).loc[:, cols].reset_index(drop=True)
+
+
+def label_floor(posts: pd.DataFrame, splits: tuple[str, ...] = EVAL_SPLITS) -> pd.DataFrame:
+    """Per evaluation set: its posts, the commonest label and its share, the accuracy of always
+    answering that label (the floor for that set). Ties go to the label first by name."""
+    rows = []
+    for evalset, g in posts[posts["split"].isin(splits)].groupby("evalset"):
+        counts = g["label"].value_counts()
+        top = sorted(counts.index[counts == counts.max()])[0]
+        rows.append(
+            {"evalset": evalset, "n": len(g), "floor_label": top, "floor": counts.max() / len(g)}
+        )
+    order = {lang: i for i, lang in enumerate(PAPER_LANGS)}
+    table = pd.DataFrame(rows, columns=["evalset", "n", "floor_label", "floor"])
+    # language sets in the paper's order, then the evaluation files' sets (never two letters)
+    lang = table["evalset"].str.split("-").str[0]
+    table["_o"] = [
+        (len(x) != 2, order.get(x, 99), e) for x, e in zip(lang, table["evalset"], strict=True)
+    ]
+    return table.sort_values("_o").drop(columns="_o").reset_index(drop=True)

@@ -91,11 +91,14 @@ def read_predictions(
     inputs: tuple[str, ...] = INPUTS,
     keep_default_na: bool = True,
     with_translated: bool = True,
+    with_eval_files: bool = False,
 ) -> pd.DataFrame:
     """The predictions table of a run: 03's rows (``predictions.csv``) with 04's translated rows
     (``translation/predictions.csv``, when 04 ran and ``with_translated``) in place of any
     translated rows 03 had for the same variant, backend and method (the authors' released ones,
-    in ``paper``). Every reader of predictions goes through here; ``inputs`` keeps only those."""
+    in ``paper``). Every reader of predictions goes through here; ``inputs`` keeps only those.
+    The evaluation files' posts (split ``eval``) are 03's own report: they are left out unless
+    ``with_eval_files``, so that the paper's analyses (04-08) read the paper's sets only."""
     first = paths.predictions_csv(profile)
     if not first.exists():
         raise FileNotFoundError(f"{first} missing (run 03_crosslingual_eval first)")
@@ -109,4 +112,6 @@ def read_predictions(
             check_predictions(translated, str(second))
             predictions = replace_translated(predictions, translated)
     keep = predictions["input"].isin(list(inputs))
+    if not with_eval_files:
+        keep &= predictions["split"] != "eval"
     return predictions if keep.all() else predictions[keep].reset_index(drop=True)

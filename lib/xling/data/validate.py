@@ -102,14 +102,16 @@ def validate_posts(posts: pd.DataFrame, file: str | os.PathLike[str]) -> pd.Data
     fail(~posts["lang"].isin(ISO_639_1), "lang", "unknown language code {value!r} (ISO 639-1)")
     fail(~posts["label"].isin(LABELS), "label", "unknown label {value!r}")
     fail(
-        ~posts["split"].isin(SPLITS), "split", "unknown split {value!r}; expected train/test/extra"
+        ~posts["split"].isin(SPLITS),
+        "split",
+        "unknown split {value!r}; expected " + "/".join(SPLITS),
     )
     fail(posts["evalset"].isna() | (posts["evalset"].astype(str) == ""), "evalset", "empty evalset")
     sm = posts["split_multi"]
     fail(
         ~(sm.isna() | sm.isin(SPLITS)),
         "split_multi",
-        "unknown split {value!r}; expected train/test/extra or empty",
+        "unknown split {value!r}; expected " + "/".join(SPLITS) + " or empty",
     )
     ok = posts["translation_ok"]
     fail(~(ok.isna() | ok.isin([0, 1])), "translation_ok", "must be 0, 1 or empty, got {value!r}")

@@ -158,7 +158,7 @@ def comparison_posts(posts, n: int, seed: int = 0):
     """``n`` evaluation posts (test and extra), spread evenly over the evaluation sets."""
     import pandas as pd
 
-    test = posts[posts["split"] != "train"]
+    test = posts[posts["split"].isin(["test", "extra"])]  # not the evaluation files' posts
     per = max(1, -(-n // test["evalset"].nunique()))
     picked = pd.concat(
         g.sample(min(per, len(g)), random_state=seed) for _, g in test.groupby("evalset")

@@ -26,11 +26,14 @@ def _lang_order(langs) -> list[str]:
 
 
 def _evalset_order(evalsets) -> list[str]:
-    """Per-language sets in the paper's order, then the extra sets, then the pooled ``multi``."""
+    """Per-language sets in the paper's order, then the extra sets, then the pooled ``multi``,
+    then the sets from evaluation files (named by the user, never by a two-letter code)."""
     order = {lang: i for i, lang in enumerate(PAPER_LANGS)}
 
     def key(e: str):
         group = 2 if e == "multi" else (1 if e.endswith("-extra") else 0)
+        if group == 0 and len(e) != 2:
+            group = 3
         lang = e.split("-")[0]
         return (group, order.get(lang, 99), e)
 

@@ -98,9 +98,12 @@ def run_profile(
 
     prof = config.load_profile(profile, overrides, run=run)
     profile_name, profile = profile, prof.run  # below, `profile` is the run's folder name
-    claim_run(profile, profile_name, force)
     notebooks = config.notebook_paths()
     chosen = select(notebooks, only)
+    problems = [why for nb in chosen if (why := prof.variant_problem(nb))]
+    if problems:
+        raise config.ConfigError(f"{paths.display(prof.file)}: " + "; ".join(problems))
+    claim_run(profile, profile_name, force)
     out_dir = paths.executed_notebooks(profile)
     state = read_state(profile)
     outcomes: list[Outcome] = []
