@@ -270,3 +270,35 @@ def test_no_warning_on_a_clean_file(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         data.load_user_posts(_write(tmp_path / "c.csv", TRAIN))
+
+
+def test_a_stratified_sample_keeps_each_labels_share():
+    # 10 posts: 6 unrelated, 3 neutral, 1 anti. n = 5: exact quotas 3.0, 1.5, 0.5 -> floors
+    # 3, 1, 0 and 1 post left over; the remainders tie at 0.5 (neutral, anti), label order
+    # (neutral before anti) breaks it -> 3 unrelated, 2 neutral, 0 anti
+    posts = pd.DataFrame(
+        {"post_id": range(10), "label": ["unrelated"] * 6 + ["neutral"] * 3 + ["anti-immigration"]}
+    )
+    got = data.stratified_sample(posts, 5, seed=3)
+    assert got["label"].value_counts().to_dict() == {"unrelated": 3, "neutral": 2}
+    assert got.equals(data.stratified_sample(posts, 5, seed=3))  # the same for the same seed
+    assert len(data.stratified_sample(posts, 50)) == 10  # fewer than asked: all of them
+
+
+def test_the_authors_sample_is_one_eval_set_per_language_capped(paper_data):
+    sample = data.load_paper_sample(paper_data, 30, seed=1)
+    # test posts only: en 375 and es 250 give 30 each, the ten other languages have 25 each
+    # (FACTS.md), so 30 + 30 + 10 * 25 = 310; Korean has extra posts only, so none
+    sizes = sample.groupby("lang").size()
+    assert sizes["en"] == 30 and sizes["es"] == 30 and len(sample) == 310
+    assert "ko" not in sizes and set(sample["split"]) == {"eval"}
+    assert set(sample["evalset"]) == {data.AUTHORS_SAMPLE}
+    assert sample["post_id"].str.startswith("authors_test-").all()
+
+
+def test_the_authors_sample_is_skipped_saying_why_without_their_data(tmp_path):
+    posts, notes = data.load_run_posts(
+        "demo", paper_sample=30, paper_data=str(tmp_path / "nowhere")
+    )
+    assert "authors_test" not in set(posts["evalset"])
+    assert any("authors_test skipped: the authors' data is not at" in n for n in notes)

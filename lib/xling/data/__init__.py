@@ -38,14 +38,17 @@ from xling.data.readers import (  # noqa: F401
     read_table,
 )
 from xling.data.sources import (  # noqa: F401
+    AUTHORS_SAMPLE,
     label_conflicts,
     load_demo_posts,
     load_eval_files,
     load_paper_posts,
+    load_paper_sample,
     load_posts,
     load_run_posts,
     load_user_posts,
     resolve_conflicts,
+    stratified_sample,
     stratified_split,
 )
 from xling.data.summaries import (  # noqa: F401

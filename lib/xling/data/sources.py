@@ -499,13 +499,86 @@ def load_run_posts(
     seed: int = 0,
     test_size: float = 0.25,
     conflicts: str = "refuse",
+    paper_sample: int | None = None,
+    paper_data: str | os.PathLike[str] | None = None,
 ) -> tuple[pd.DataFrame, list[str]]:
     """A run's posts table (00_data): :func:`load_posts` with the evaluation files added
-    (:func:`load_eval_files`), and what the loaders warned about along the way (labels
-    normalized, conflicting rows dropped, a separator guessed), for the run's data card."""
+    (:func:`load_eval_files`) and, with ``paper_sample``, a sample of the authors' test posts as
+    the evaluation set ``authors_test`` (:func:`load_paper_sample`, ``paper_sample`` posts per
+    language; skipped, saying so, when ``paper_data`` is not there or the posts are the authors'
+    own). Returns the table and what the loaders said along the way (labels normalized,
+    conflicting rows dropped, a separator guessed, what was skipped), for the run's data card."""
+    skipped = []
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         posts = load_posts(source, path, seed=seed, test_size=test_size, conflicts=conflicts)
         posts = load_eval_files(eval_files or {}, posts, conflicts=conflicts)
-    notes = list(dict.fromkeys(str(w.message) for w in caught))
+        if paper_sample:
+            folder = paths.resolve(paper_data) if paper_data else paths.PAPER_DATA_DEFAULT
+            if source == "paper":
+                skipped.append(
+                    f"{AUTHORS_SAMPLE} skipped: the posts are the authors' own already"
+                )
+            elif not folder.is_dir():
+                skipped.append(
+                    f"{AUTHORS_SAMPLE} skipped: the authors' data is not at "
+                    f"{paths.display(folder)} (data/fetch_paper_data.sh fetches it; "
+                    "--paper-data DIR points at a copy)"
+                )
+            else:
+                sample = load_paper_sample(folder, paper_sample, seed=seed)
+                posts = validate_posts(
+                    pd.concat([posts, sample], ignore_index=True), "<posts with authors_test>"
+                )
+    notes = list(dict.fromkeys(str(w.message) for w in caught)) + skipped
     return posts, notes
+
+
+#: The evaluation set of the authors' posts that a run without their data in training reads.
+AUTHORS_SAMPLE = "authors_test"
+
+
+def stratified_sample(posts: pd.DataFrame, n: int, seed: int = 0) -> pd.DataFrame:
+    """``n`` posts (all when fewer) with each label's share as in ``posts``: each label gets
+    ``floor(n * share)``, the posts left over go to the largest remainders (ties: label order),
+    drawn at random with ``seed``."""
+    if n >= len(posts):
+        return posts
+    from xling.schema import LABELS
+
+    counts = posts["label"].value_counts().reindex(list(LABELS), fill_value=0)
+    exact = counts / counts.sum() * n
+    quota = np.floor(exact).astype(int)
+    left = n - int(quota.sum())
+    order = sorted(range(len(quota)), key=lambda i: (-(exact.iloc[i] - quota.iloc[i]), i))
+    for i in order[:left]:
+        quota.iloc[i] += 1
+    picked = [
+        posts[posts["label"] == label].sample(int(k), random_state=seed)
+        for label, k in quota.items()
+        if k
+    ]
+    return pd.concat(picked).sort_index()
+
+
+def load_paper_sample(
+    folder: str | os.PathLike[str],
+    per_lang: int,
+    seed: int = 0,
+    splits: tuple[str, ...] = ("test",),
+    name: str = AUTHORS_SAMPLE,
+) -> pd.DataFrame:
+    """A sample of the authors' released posts as one evaluation set (split ``eval``, set
+    ``name``): per language, ``per_lang`` posts of ``splits`` (all when fewer) with the labels'
+    shares as in that language's set (:func:`stratified_sample`). Ids keep the authors' post's
+    (``authors_test-de-test-0001``), the English translation comes along."""
+    posts = load_paper_posts(folder)
+    pool = posts[posts["split"].isin(list(splits))]
+    parts = [stratified_sample(g, per_lang, seed) for _, g in pool.groupby("lang", sort=False)]
+    sample = pd.concat(parts).copy()
+    sample["post_id"] = name + "-" + sample["post_id"].astype(str)
+    sample["split"] = "eval"
+    sample["evalset"] = name
+    sample["source"] = f"eval:{name} (the authors' {'/'.join(splits)} posts)"
+    sample["split_multi"] = None
+    return validate_posts(sample.reset_index(drop=True), folder)

@@ -132,6 +132,10 @@ def plot_probes(probes: pd.DataFrame, position: str = "mean", title: str = "") -
     return fig
 
 
+#: Marker of each label in the PCA grid's rows coloured by label.
+LABEL_MARKERS = dict(zip(LABELS, ("o", "s", "^", "v"), strict=True))
+
+
 def plot_pca_grid(pca: pd.DataFrame, layers: list[int], title: str = "") -> Figure:
     """Rows: each model twice, its posts coloured by language and then by label; columns: the
     given layers. Each panel is that model and layer's own PCA (first two components, their
@@ -150,9 +154,19 @@ def plot_pca_grid(pca: pd.DataFrame, layers: list[int], title: str = "") -> Figu
             g = pca[(pca["model"] == m) & (pca["layer"] == layer)]
             if by == "language":
                 colors = g["lang"].map(lang_colors)
-            else:
-                colors = g["label"].map(LABEL_COLORS)
-            ax.scatter(g["pc1"], g["pc2"], c=list(colors), s=7, lw=0, alpha=0.85)
+                ax.scatter(g["pc1"], g["pc2"], c=list(colors), s=7, lw=0, alpha=0.85)
+            else:  # labels by shape as well as colour: apart from the languages at a glance
+                for lab, marker in LABEL_MARKERS.items():
+                    h = g[g["label"] == lab]
+                    ax.scatter(
+                        h["pc1"],
+                        h["pc2"],
+                        color=LABEL_COLORS[lab],
+                        marker=marker,
+                        s=9,
+                        lw=0,
+                        alpha=0.85,
+                    )
             if len(g):
                 ax.text(
                     0.02,
@@ -168,19 +182,39 @@ def plot_pca_grid(pca: pd.DataFrame, layers: list[int], title: str = "") -> Figu
                 ax.set_title(f"layer {layer}", fontsize=9)
             if j == 0:
                 ax.set_ylabel(f"{m}\nby {by}", fontsize=8)
-    handles = [
+    by_language = [
         plt.Line2D([], [], marker="o", ls="", color=c, label=lang)
         for lang, c in lang_colors.items()
     ]
-    handles += [
-        plt.Line2D([], [], marker="o", ls="", color=LABEL_COLORS[lab], label=lab)
+    by_label = [
+        plt.Line2D([], [], marker=LABEL_MARKERS[lab], ls="", color=LABEL_COLORS[lab], label=lab)
         for lab in LABELS
         if lab in set(pca["label"])
     ]
-    fig.legend(handles=handles, loc="center right", fontsize=7, frameon=False)
+    # two legends, each titled with the rows it reads: one list would run languages and labels
+    # together, and some of their colours are alike
+    top = fig.legend(
+        handles=by_language,
+        loc="upper right",
+        bbox_to_anchor=(1, 0.9),
+        fontsize=7,
+        frameon=False,
+        title="rows 'by language'",
+        title_fontsize=7,
+    )
+    fig.add_artist(top)
+    fig.legend(
+        handles=by_label,
+        loc="lower right",
+        bbox_to_anchor=(1, 0.1),
+        fontsize=7,
+        frameon=False,
+        title="rows 'by label'",
+        title_fontsize=7,
+    )
     position = pca["position"].iloc[0] if len(pca) else ""
     fig.suptitle(
         title or f"PCA of the posts' representations ({position} of post tokens)", fontsize=11
     )
-    fig.tight_layout(rect=(0, 0, 1 - 1.4 / (2.3 * len(layers) + 1.6), 0.97))
+    fig.tight_layout(rect=(0, 0, 1 - 1.8 / (2.3 * len(layers) + 1.6), 0.97))
     return fig
