@@ -58,6 +58,7 @@ CONTRACT: dict[str, str] = {
     "metrics/per_class.csv": "03_crosslingual_eval",
     "metrics/topic_stance.csv": "03_crosslingual_eval",
     "metrics/accuracy_unseen.csv": "03_crosslingual_eval",
+    "metrics/eval_files.csv": "03_crosslingual_eval",
     "metrics/released_vs_recomputed.csv": "03_crosslingual_eval",
     "translation/translations.csv": "04_translation_ablation",
     "translation/quality.csv": "04_translation_ablation",
