@@ -151,6 +151,7 @@ def test_a_list_naming_a_variant_the_run_lacks_is_refused_before_anything_runs()
     why = prof.variant_problem("04_translation_ablation")
     assert "04_translation_ablation.translated_variants names 'en'" in why
     assert "variants: es" in why and "-p 04_translation_ablation.translated_variants" in why
+    assert "04_translation_ablation.native_variants names 'multi', 'en-es'" in why
     assert prof.variant_problem("03_crosslingual_eval") is None
     fixed = config.load_profile(
         "demo",

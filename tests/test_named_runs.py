@@ -86,3 +86,19 @@ def test_a_run_whose_lists_name_missing_variants_stops_before_anything_runs():
             log=lambda _m: None,
         )
     assert not (paths.RUNS / "only_es").exists()  # not even claimed (run.json)
+
+
+def test_files_named_on_the_command_line_are_taken_from_where_the_user_stands(tmp_path):
+    (tmp_path / "mine.csv").write_text("text,lang,label\n")
+    # a file that exists from the caller's folder becomes absolute from there ...
+    key, raw = runner.caller_paths("posts_path", "mine.csv", tmp_path)
+    assert (key, json.loads(raw)) == ("posts_path", str(tmp_path / "mine.csv"))
+    key, raw = runner.caller_paths(
+        "00_data.eval_files", "{a_set: mine.csv, b_set: data/examples/speeches.csv}", tmp_path
+    )
+    # ... one that does not (the repository's own example) stays, taken from the root later
+    assert json.loads(raw) == {
+        "a_set": str(tmp_path / "mine.csv"),
+        "b_set": "data/examples/speeches.csv",
+    }
+    assert runner.caller_paths("seed", "7", tmp_path) == ("seed", "7")  # not a file key

@@ -232,6 +232,7 @@ class Profile:
         defaults = {k: p.default for k, p in self.schema[notebook].items()}
         values = {**defaults, **self.params_for(notebook)}
         have = set(values.get("variants") or {})
+        problems = []
         for key, extra in VARIANT_LISTS.items():
             if key not in values or values[key] is None:
                 continue
@@ -239,12 +240,12 @@ class Profile:
             unknown = [v for v in wanted if v not in have | set(extra)]
             if unknown:
                 known = [v for v in wanted if v not in unknown] or sorted(have)[:1]
-                return (
+                problems.append(
                     f"{notebook}.{key} names {', '.join(repr(v) for v in unknown)}, not a variant "
                     f"of this run (variants: {', '.join(sorted(have)) or 'none'}); set it, e.g. "
                     f"-p {notebook}.{key} '[{', '.join(known)}]'"
                 )
-        return None
+        return "; ".join(problems) or None
 
 
 #: Parameters that name variants of the run (and the extra names each allows besides them).

@@ -516,9 +516,7 @@ def load_run_posts(
         if paper_sample:
             folder = paths.resolve(paper_data) if paper_data else paths.PAPER_DATA_DEFAULT
             if source == "paper":
-                skipped.append(
-                    f"{AUTHORS_SAMPLE} skipped: the posts are the authors' own already"
-                )
+                skipped.append(f"{AUTHORS_SAMPLE} skipped: the posts are the authors' own already")
             elif not folder.is_dir():
                 skipped.append(
                     f"{AUTHORS_SAMPLE} skipped: the authors' data is not at "

@@ -19,6 +19,8 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
+import yaml
+
 from xling import artifacts, config, paths
 from xling.run.fingerprint import fingerprint
 from xling.run.requirements import missing_requirement, notebook_meta
@@ -81,6 +83,32 @@ def select(notebooks: dict[str, Path], only: list[str] | None, flag: str = "--on
             raise config.ConfigError(f"{flag} {name}: no such notebook ({', '.join(notebooks)})")
         chosen += [h for h in hits if h not in chosen]
     return [nb for nb in notebooks if nb in chosen]
+
+
+#: ``-p`` keys whose values are files a user names on the command line.
+_FILE_KEYS = ("posts_path", "eval_files")
+
+
+def caller_paths(key: str, raw: str, caller: Path) -> tuple[str, str]:
+    """A ``-p`` file path as the user meant it: a relative path that exists from the folder
+    ``run_all.sh`` was called in is made absolute from there (profiles' own paths, and ones that
+    exist only from the repository root, stay as they are, taken from the root)."""
+    name = key.split(".", 1)[-1]
+    if name not in _FILE_KEYS:
+        return key, raw
+    value = yaml.safe_load(raw) if raw != "" else ""
+
+    def fix(path):
+        if not isinstance(path, str) or Path(path).expanduser().is_absolute():
+            return path
+        here = (caller / path).resolve()
+        return str(here) if here.exists() else path
+
+    if isinstance(value, dict):
+        value = {k: fix(v) for k, v in value.items()}
+    else:
+        value = fix(value)
+    return key, json.dumps(value)
 
 
 def run_profile(
@@ -242,7 +270,8 @@ def main(argv: list[str] | None = None) -> int:
         help="override a parameter: KEY (common) or NN_notebook.KEY; VALUE is YAML",
     )
     args = parser.parse_args(argv)
-    overrides = [tuple(kv) for kv in args.p]
+    caller = Path(os.environ.get("XLING_CALLER_CWD", os.getcwd()))
+    overrides = [caller_paths(k, v, caller) for k, v in args.p]
     if args.paper_data:
         caller = Path(os.environ.get("XLING_CALLER_CWD", os.getcwd()))
         folder = Path(args.paper_data).expanduser()
