@@ -21,7 +21,7 @@ from xling.schema import LANG_ALIASES, PAPER_LANGS, REQUIRED_USER_COLUMNS, SPLIT
 
 
 def _from_user_table(
-    df: pd.DataFrame, file: Path, seed: int, test_size: float, source: str
+    df: pd.DataFrame, file: Path, seed: int, test_size: float, source: str, task=None
 ) -> pd.DataFrame:
     for col in REQUIRED_USER_COLUMNS:
         if col not in df.columns:
@@ -30,7 +30,7 @@ def _from_user_table(
     out = pd.DataFrame({"_row": rows})
     out["text"] = df["text"]
     out["lang"] = canonical_lang(df["lang"], file, rows)
-    out["label"] = normalize_labels(df["label"], file, rows)
+    out["label"] = normalize_labels(df["label"], file, rows, task=task)
     if "post_id" in df.columns:
         out["post_id"] = df["post_id"]
     else:
@@ -67,7 +67,7 @@ def _from_user_table(
         out["translation_ok"] = pd.NA
     out["source"] = df["source"] if "source" in df.columns else source
     out["source"] = out["source"].fillna(source)
-    return validate_posts(out, file)
+    return validate_posts(out, file, task=task)
 
 
 def stratified_split(posts: pd.DataFrame, test_size: float = 0.25, seed: int = 0) -> pd.Series:
@@ -87,15 +87,20 @@ def stratified_split(posts: pd.DataFrame, test_size: float = 0.25, seed: int = 0
 
 
 def load_user_posts(
-    path: str | os.PathLike[str], seed: int = 0, test_size: float = 0.25, source: str | None = None
+    path: str | os.PathLike[str],
+    seed: int = 0,
+    test_size: float = 0.25,
+    source: str | None = None,
+    task=None,
 ) -> pd.DataFrame:
-    """A user's CSV, TSV or Parquet with at least ``text, lang, label``.
+    """A user's CSV, TSV or Parquet with at least ``text, lang, label`` (labels of ``task``,
+    default the paper's).
 
     ``post_id`` and ``split`` are optional: missing ids are numbered, a missing split is drawn
     stratified by language and label with ``seed``.
     """
     path = Path(path)
-    return _from_user_table(read_table(path), path, seed, test_size, source or path.name)
+    return _from_user_table(read_table(path), path, seed, test_size, source or path.name, task)
 
 
 def load_demo_posts(folder: str | os.PathLike[str] | None = None) -> pd.DataFrame:
@@ -318,8 +323,10 @@ def load_posts(
     path: str | os.PathLike[str] | None = None,
     seed: int = 0,
     test_size: float = 0.25,
+    task=None,
 ) -> pd.DataFrame:
-    """The posts table of a profile: ``source`` is ``demo``, ``paper`` or ``file``.
+    """The posts table of a profile: ``source`` is ``demo``, ``paper`` or ``file``. The demo
+    corpus and the authors' files hold the paper's task; a file's labels are ``task``'s.
 
     ``path`` is the demo folder (default data/demo/posts), the authors' data folder (default
     data/paper) or the user's file; relative paths are taken from the repository root.
@@ -333,7 +340,7 @@ def load_posts(
         raise ValueError(f"unknown posts source {source!r}; expected demo, paper or file")
     if not path:
         raise PostsError("<profile>", None, "posts_path", "posts_source 'file' needs posts_path")
-    posts = load_user_posts(path, seed=seed, test_size=test_size)
+    posts = load_user_posts(path, seed=seed, test_size=test_size, task=task)
     if not posts["split"].isin(["test", "extra"]).any():
         # every later step evaluates test and extra posts: an empty evaluation split is refused
         # here rather than in whichever table or figure first comes out empty
