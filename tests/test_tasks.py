@@ -433,7 +433,7 @@ def test_scores_and_playground_follow_the_prompts_task(tmp_path):
     probs = pg.probabilities(["x"])
     assert probs.loc[0, "p_dislikes-sport"] == pytest.approx(0.3)
     assert probs.loc[0, "prediction"] == "likes-sport"
-    assert "3 labels" in pg.html("x")
+    assert "probabilities over the three labels" in pg.html("x")
 
 
 def test_readme_documents_every_task_key():

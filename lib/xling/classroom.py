@@ -32,6 +32,7 @@ EVAL_NOTEBOOK = "03_crosslingual_eval"
 #: The languages of the example posts in a static table (one test post each; Korean is never
 #: trained on, so it shows transfer to an unseen language).
 EXAMPLE_LANGS = ("en", "es", "de", "hu", "ko")
+_NUMBER_WORDS = dict(enumerate(("zero one two three four five six seven eight nine ten").split()))
 #: The probability columns of the paper's task (another task's: ``p_<label>`` of its labels).
 PROB_COLUMNS = [f"p_{label}" for label in load_task().labels]
 
@@ -103,7 +104,7 @@ class Playground:
         return (
             f"<table><tr><th>model</th>{head}</tr>{''.join(body)}</table>"
             f"<small>{html.escape(self.backend)}; probabilities over the "
-            f"{len(self.labels)} labels</small>"
+            f"{_NUMBER_WORDS.get(len(self.labels), len(self.labels))} labels</small>"
         )
 
     def on_text(self, text: str) -> str | None:
