@@ -384,6 +384,9 @@ def test_figures_show_the_tasks_labels(tmp_path):
     assert share["share_unrelated"].tolist() == [0.25, 0.25, 0.25]
     fig = plots.plot_unrelated_share(share, task=t)
     assert "always answering 'unrelated'" in fig.axes[0].get_title()
+    import matplotlib.pyplot as plt
+
+    plt.close("all")
 
 
 def test_prediction_cache_key_is_unchanged_for_the_papers_task(tmp_path):
