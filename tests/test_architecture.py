@@ -16,7 +16,7 @@ LIB = Path(fingerprint.__file__).resolve().parents[1]  # lib/xling
 
 #: Layers from the bottom; a module may import its own layer or any below it, never above.
 LAYERS = [
-    ("xling", "xling.paths", "xling.schema"),
+    ("xling", "xling.paths", "xling.schema", "xling.tasks"),
     ("xling.config", "xling.artifacts"),
     ("xling.data",),
     ("xling.models",),

@@ -216,3 +216,62 @@ def test_qlora_without_bitsandbytes_is_skipped_with_the_reason():
     if importlib.util.find_spec("bitsandbytes") is None:
         assert "bitsandbytes" in reason and "base_quant: null" in reason
     assert runner.missing_requirement(["model"], {**params, "base_quant": None}, "demo") is None
+
+
+@pytest.mark.slow
+def test_example_task_runs_00_to_03_on_the_smoke_profile():
+    # the README's command for the example task (tasks/climate.yaml and its posts), through the
+    # runner itself; its own run name, so the smoke run's files are never touched
+    labels = ["unrelated", "neutral", "supports-climate-action", "opposes-climate-action"]
+    cmd = [sys.executable, "-m", "xling.run.runner", "--profile", "smoke", "--run", "smoke-climate"]
+    cmd += ["-p", "task", "climate", "-p", "posts_source", "file"]
+    cmd += ["-p", "posts_path", "data/tasks/climate_posts.csv", "--force"]
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=3600, cwd=paths.ROOT)
+    assert res.returncode == 0, res.stdout + res.stderr
+    for nb in ("00_data", "01_finetune", "02_quantize", "03_crosslingual_eval"):
+        assert f"{nb}: done in" in res.stdout, res.stdout
+    # the later notebooks read the paper's labels only: skipped, saying why
+    for nb in list(config.notebook_paths())[4:]:
+        assert f"- {nb}: skipped: reads the paper's task only" in res.stdout, res.stdout
+    run = paths.RUNS / "smoke-climate"
+    posts = pd.read_csv(run / "posts.csv")
+    # 60 posts, 1 test post per language and label; smoke keeps 8 training posts per language
+    assert set(posts["label"]) == set(labels) and set(posts["lang"]) == {"en", "es", "de"}
+    assert (posts[posts["split"] == "test"].groupby("lang").size() == 4).all()
+    assert (posts[posts["split"] == "train"].groupby("lang").size() == 8).all()
+    meta = json.loads((run / "adapters" / "en" / "meta.json").read_text())
+    assert meta["task"] == "climate"
+    gains = pd.read_csv(run / "quantize" / "finetune_gains.csv")
+    assert set(gains["variant"]) == {"en", "multi"}
+    predictions = pd.read_csv(run / "predictions.csv")
+    assert set(predictions["variant"]) == {"base", "en", "multi"}
+    assert set(predictions["method"]) == {"score", "generate"}
+    assert set(predictions["label"]) == set(labels)
+    assert set(predictions["prediction"]) <= set(labels) | {"failed"}
+    # every variant and method classified the 12 test posts
+    assert (predictions.groupby(["variant", "method"]).size() == 12).all()
+    per_class = pd.read_csv(run / "metrics" / "per_class.csv")
+    first = per_class.groupby(["variant", "method", "evalset"], sort=False).head(4)
+    assert first["class"].tolist()[:4] == labels
+    ts = pd.read_csv(run / "metrics" / "topic_stance.csv").set_index(
+        ["variant", "method", "evalset"]
+    )
+    # topic versus stance on the task's off-topic label: 3 of each language's 4 test posts are
+    # on topic; the pooled set 'multi' holds the 12 test posts of en, es, de (multi's languages)
+    assert (ts.xs("en", level="evalset")["stance_n"] == 3).all()
+    assert (ts.xs("multi", level="evalset")["stance_n"] == 9).all()
+    assert ts["topic_accuracy"].between(0, 1).all()
+    for name in (
+        "posts_by_language_split_label",
+        "unrelated_share_by_evalset",
+        "accuracy_heatmap_variant_by_language",
+        "confusion_matrices_by_variant",
+        "topic_vs_stance_by_language",
+    ):
+        assert (paths.FIGURES / "smoke-climate" / f"{name}.png").stat().st_size > 1000, name
+    # 03's playground scored the task's labels with this run's models (a named run)
+    executed = json.loads((run / "notebooks" / "03_crosslingual_eval.ipynb").read_text())
+    shown = "".join(
+        "".join(o.get("data", {}).get("text/html", "")) for o in executed["cells"][-1]["outputs"]
+    )
+    assert "p_supports-climate-action" in shown and "p_pro-immigration" not in shown

@@ -25,20 +25,22 @@ import pandas as pd
 
 from xling import config, paths
 from xling.artifacts import NOTEBOOK_ENV, in_notebook
-from xling.schema import LABELS
+from xling.tasks import load_task
 
 #: 03's notebook: its parameters say which models and prompt the playground uses.
 EVAL_NOTEBOOK = "03_crosslingual_eval"
 #: The languages of the example posts in a static table (one test post each; Korean is never
 #: trained on, so it shows transfer to an unseen language).
 EXAMPLE_LANGS = ("en", "es", "de", "hu", "ko")
-PROB_COLUMNS = [f"p_{label}" for label in LABELS]
+_NUMBER_WORDS = dict(enumerate(("zero one two three four five six seven eight nine ten").split()))
+#: The probability columns of the paper's task (another task's: ``p_<label>`` of its labels).
+PROB_COLUMNS = [f"p_{label}" for label in load_task().labels]
 
 
-def _distribution(logp: np.ndarray) -> np.ndarray:
-    """Log-probabilities of the four answers -> probabilities over the four labels (rows sum to
-    1), as :func:`xling.models.scorers.label_distribution` renormalizes them."""
-    logp = np.asarray(logp, dtype=float).reshape(-1, len(LABELS))
+def _distribution(logp: np.ndarray, n_labels: int = 4) -> np.ndarray:
+    """Log-probabilities of the ``n_labels`` answers -> probabilities over the labels (rows sum
+    to 1), as :func:`xling.models.scorers.label_distribution` renormalizes them."""
+    logp = np.asarray(logp, dtype=float).reshape(-1, n_labels)
     p = np.exp(logp - logp.max(axis=1, keepdims=True))
     return p / p.sum(axis=1, keepdims=True)
 
@@ -46,38 +48,50 @@ def _distribution(logp: np.ndarray) -> np.ndarray:
 @dataclass
 class Playground:
     """Open scorers by model name (``base``, then each variant), each with ``score_one(text)``
-    returning the four labels' log-probabilities in :data:`xling.schema.LABELS` order."""
+    returning the labels' log-probabilities in ``labels`` order (``task``'s; default the
+    paper's four)."""
 
     scorers: Mapping[str, Any]
     backend: str = ""
     _last: str | None = field(default=None, repr=False)
+    #: the task whose labels the scorers score (a Task or its name; None: the paper's)
+    task: Any = None
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return load_task(self.task).labels
+
+    @property
+    def prob_columns(self) -> list[str]:
+        return [f"p_{label}" for label in self.labels]
 
     def probabilities(self, texts: list[str]) -> pd.DataFrame:
         """One row per (post, model): ``post`` (its position in ``texts``), ``text``, ``model``,
-        the four ``p_<label>`` columns (summing to 1) and ``prediction``."""
+        a ``p_<label>`` column per label (summing to 1) and ``prediction``."""
         rows = []
+        cols = self.prob_columns
         for i, text in enumerate(texts):
             for name, scorer in self.scorers.items():
-                p = _distribution(scorer.score_one(text))[0]
+                p = _distribution(scorer.score_one(text), len(self.labels))[0]
                 rows.append(
                     {
                         "post": i,
                         "text": text,
                         "model": name,
-                        **dict(zip(PROB_COLUMNS, p, strict=True)),
-                        "prediction": LABELS[int(p.argmax())],
+                        **dict(zip(cols, p, strict=True)),
+                        "prediction": self.labels[int(p.argmax())],
                     }
                 )
-        return pd.DataFrame(rows, columns=["post", "text", "model", *PROB_COLUMNS, "prediction"])
+        return pd.DataFrame(rows, columns=["post", "text", "model", *cols, "prediction"])
 
     def html(self, text: str) -> str:
         """One post's table as HTML: a row per model, a bar per label, the choice in bold."""
         table = self.probabilities([text])
-        head = "".join(f"<th style='text-align:left'>{html.escape(lb)}</th>" for lb in LABELS)
+        head = "".join(f"<th style='text-align:left'>{html.escape(lb)}</th>" for lb in self.labels)
         body = []
         for r in table.to_dict("records"):
             cells = []
-            for label, col in zip(LABELS, PROB_COLUMNS, strict=True):
+            for label, col in zip(self.labels, self.prob_columns, strict=True):
                 p = float(r[col])
                 weight = "bold" if label == r["prediction"] else "normal"
                 cells.append(
@@ -89,7 +103,8 @@ class Playground:
             body.append(f"<tr><th style='text-align:left'>{name}</th>{''.join(cells)}</tr>")
         return (
             f"<table><tr><th>model</th>{head}</tr>{''.join(body)}</table>"
-            f"<small>{html.escape(self.backend)}; probabilities over the four labels</small>"
+            f"<small>{html.escape(self.backend)}; probabilities over the "
+            f"{_NUMBER_WORDS.get(len(self.labels), len(self.labels))} labels</small>"
         )
 
     def on_text(self, text: str) -> str | None:
@@ -146,7 +161,10 @@ def open_playground(profile: str, params: dict[str, Any] | None = None) -> Playg
             "model): the playground needs a model"
         )
     base = resolve_base(params["base_model"])
-    prompt = make_prompt(params["prompt_format"], AutoTokenizer.from_pretrained(base.folder))
+    task = load_task(params.get("task"))
+    prompt = make_prompt(
+        params["prompt_format"], AutoTokenizer.from_pretrained(base.folder), task=task
+    )
     backend = params["backends"][0]
     run = paths.run_dir(profile)
     names = (["base"] if params.get("include_base", True) else []) + list(params["variants"])
@@ -160,7 +178,7 @@ def open_playground(profile: str, params: dict[str, Any] | None = None) -> Playg
     except BaseException:
         Playground(scorers).close()
         raise
-    return Playground(scorers, backend=backend)
+    return Playground(scorers, backend=backend, task=task)
 
 
 class _one_at_a_time:  # noqa: N801 - a thin adapter, named for what it does
@@ -179,12 +197,12 @@ class _one_at_a_time:  # noqa: N801 - a thin adapter, named for what it does
             self.scorer.close()
 
 
-def example_posts(profile: str, langs: tuple[str, ...] = EXAMPLE_LANGS) -> pd.DataFrame:
+def example_posts(profile: str, langs: tuple[str, ...] = EXAMPLE_LANGS, task=None) -> pd.DataFrame:
     """One evaluated post per language of ``langs`` that the run holds (the first by post_id
-    among the test and extra posts), from the run's posts table."""
+    among the test and extra posts), from the run's posts table (labels of ``task``)."""
     from xling.data.tables import read_posts
 
-    posts = read_posts(paths.posts_csv(profile))
+    posts = read_posts(paths.posts_csv(profile), task=task)
     evaluated = posts[posts["split"].isin(["test", "extra"]) & posts["lang"].isin(langs)]
     first = evaluated.sort_values("post_id").groupby("lang", sort=False).head(1)
     order = {lang: i for i, lang in enumerate(langs)}
@@ -194,12 +212,12 @@ def example_posts(profile: str, langs: tuple[str, ...] = EXAMPLE_LANGS) -> pd.Da
 
 
 def static_table(pg: Playground, posts: pd.DataFrame) -> pd.DataFrame:
-    """Every model's four probabilities for each post, the post's language and gold label
+    """Every model's label probabilities for each post, the post's language and gold label
     beside them: one row per (post, model)."""
     table = pg.probabilities(posts["text"].tolist())
     meta = posts.reset_index(drop=True)[["post_id", "lang", "label"]]
     table = table.join(meta, on="post")
-    cols = ["post_id", "lang", "label", "model", *PROB_COLUMNS, "prediction", "text"]
+    cols = ["post_id", "lang", "label", "model", *pg.prob_columns, "prediction", "text"]
     return table[cols]
 
 
@@ -225,6 +243,8 @@ def playground(
     if live:
         return pg.widget()
     try:
-        return static_table(pg, example_posts(profile) if posts is None else posts)
+        if posts is None:
+            posts = example_posts(profile, task=pg.task)
+        return static_table(pg, posts)
     finally:
         pg.close()

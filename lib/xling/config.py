@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from xling import paths
+from xling import paths, tasks
 from xling.schema import (
     CODINGS,
     CONFLICTS,
@@ -328,7 +328,24 @@ def load_profile(
                     f"{source}: unknown key '{block}.{key}' (notebook {block} declares: {known})"
                 )
             _check(source, f"{block}.{key}", value, schema[block][key], block)
+    _check_task_source(source, common, blocks)
     return Profile(name, file, common, blocks, schema, run=run or "")
+
+
+def _check_task_source(source: str, common: dict[str, Any], blocks: dict[str, dict]) -> None:
+    """The demo corpus and the authors' files are labelled for the paper's task: another task
+    needs its own posts (``posts_source: file``), refused here rather than at the first label."""
+    task = common.get("task")
+    if task is None or tasks.load_task(task) == tasks.load_task():
+        return
+    for where, values in (("common", common), *blocks.items()):
+        src = values.get("posts_source")
+        if src in ("demo", "paper"):
+            raise ConfigError(
+                f"{source}: '{where}.posts_source' is {src!r}, whose posts are labelled for the "
+                f"paper's task; task {task!r} needs its own posts: posts_source file and "
+                "posts_path (see the README, Tasks)"
+            )
 
 
 #: runs/ folders that are not runs: the shared caches
@@ -361,6 +378,12 @@ def _check(source: str, key: str, value: Any, param: Param, nb: str) -> None:
     why = check_choice(param.name, value)
     if why:
         raise ConfigError(f"{source}: '{key}': {why} (xling.config.CHOICES)")
+    if param.name == "task" and isinstance(value, str):
+        # the task file is read and checked before anything runs: a bad one names its key
+        try:
+            tasks.load_task(value)
+        except tasks.TaskError as err:
+            raise ConfigError(f"{source}: '{key}': {err}") from err
 
 
 def notebook_defaults(notebook: str) -> dict[str, Any]:

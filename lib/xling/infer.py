@@ -25,7 +25,8 @@ import pandas as pd
 
 from xling.models.prompts import Prompt, parse_answer
 from xling.models.scorers import ModelFiles, TransformersScorer, open_scorer
-from xling.schema import LABELS, METHODS
+from xling.schema import METHODS
+from xling.tasks import load_task
 
 
 def _post_key(post_id: str, text: str) -> str:
@@ -37,9 +38,12 @@ def cache_file(files: ModelFiles, method: str, prompt: Prompt, max_new_tokens: i
     one finished post per line, appended as posts finish."""
     from xling import paths
 
-    spec = json.dumps(
-        [files.fingerprint(), method, prompt.prefix, prompt.body_template, max_new_tokens]
-    )
+    spec = [files.fingerprint(), method, prompt.prefix, prompt.body_template, max_new_tokens]
+    if prompt.task != load_task():
+        # another task's labels (their order is the order of each cached score vector); the
+        # paper's task adds nothing, so the caches made before tasks existed stay valid
+        spec.append(prompt.task.digest)
+    spec = json.dumps(spec)
     key = hashlib.sha256(spec.encode()).hexdigest()[:20]
     return paths.RUNS / "cache" / "predictions" / f"{method}-{key}.jsonl"
 
@@ -83,7 +87,7 @@ def classify(
     scorer=None,
 ) -> pd.DataFrame:
     """Classify ``posts`` (columns post_id, text) with one model; returns post_id, prediction,
-    raw_output and, for ``score``, the four label log-probabilities.
+    raw_output and, for ``score``, each label's log-probability (the prompt's task's labels).
 
     Finished posts are read from and appended to the cache (see :func:`cache_file`), one line
     per post as it finishes, so an interrupted run resumes where it stopped. ``scorer`` may be
@@ -94,6 +98,7 @@ def classify(
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; one of {', '.join(METHODS)}")
     path = cache_file(files, method, prompt, max_new_tokens)
+    labels = prompt.labels
     done = read_jsonl_cache(path)
     keys = [_post_key(p, t) for p, t in zip(posts["post_id"], posts["text"], strict=True)]
     todo = [i for i, k in enumerate(keys) if k not in done]
@@ -114,12 +119,16 @@ def classify(
                         rec = {
                             "key": keys[i],
                             "raw_output": None,
-                            "prediction": LABELS[int(np.argmax(logp))],
+                            "prediction": labels[int(np.argmax(logp))],
                             "logp": [float(x) for x in logp],
                         }
                     else:
                         raw = scorer.generate_one(texts[i], max_new_tokens)
-                        rec = {"key": keys[i], "raw_output": raw, "prediction": parse_answer(raw)}
+                        rec = {
+                            "key": keys[i],
+                            "raw_output": raw,
+                            "prediction": parse_answer(raw, prompt.task),
+                        }
                     f.write(json.dumps(rec, ensure_ascii=False) + "\n")
                     f.flush()
                     done[keys[i]] = rec
@@ -135,10 +144,10 @@ def classify(
         index=posts.index,
     )
     if method == "generate":  # parsed again, so a change to the parser needs no re-run
-        out["prediction"] = out["raw_output"].map(parse_answer)
+        out["prediction"] = out["raw_output"].map(lambda raw: parse_answer(raw, prompt.task))
     if method == "score":
-        logp = np.array([done[k]["logp"] for k in keys]).reshape(-1, len(LABELS))
-        for j, label in enumerate(LABELS):
+        logp = np.array([done[k]["logp"] for k in keys]).reshape(-1, len(labels))
+        for j, label in enumerate(labels):
             out[f"logp_{label}"] = logp[:, j]
     return out
 

@@ -21,6 +21,8 @@ ROOT = Path(os.environ.get("XLING_ROOT", Path(__file__).resolve().parents[2])).r
 
 LIB = ROOT / "lib" / "xling"
 PARAMS = ROOT / "params"
+#: Task files: labels, their numbers, the instruction of each prompt format (xling.tasks).
+TASKS = ROOT / "tasks"
 NOTEBOOKS = ROOT / "notebooks"
 DATA = ROOT / "data"
 DEMO_DATA = DATA / "demo"

@@ -61,16 +61,17 @@ def cost_from_comparison(
     model_folder: str | os.PathLike[str],
     prompt_format: str,
     price_per_hour: float,
+    task=None,
 ) -> pd.DataFrame:
     """The cost table of notebook 02: the posts/s it measured per backend (mean over variants),
-    the prompt tokens of its comparison posts (this model's tokenizer) and one answer token a
-    post (the score method reads one)."""
+    the prompt tokens of its comparison posts (this model's tokenizer, ``task``'s prompt; default
+    the paper's) and one answer token a post (the score method reads one)."""
     from transformers import AutoTokenizer
 
     from xling.models.prompts import answer_tokens, make_prompt
 
     tok = AutoTokenizer.from_pretrained(model_folder)
-    prompt = make_prompt(prompt_format, tok)
+    prompt = make_prompt(prompt_format, tok, task=task)
     stem = answer_tokens(lambda s: tok(s).input_ids, prompt).stem
     lengths = [len(tok(prompt.render(t)).input_ids) + len(stem) for t in posts["text"]]
     rates = comparison.groupby("backend", sort=False)["posts_per_s"].mean().to_dict()

@@ -2,7 +2,9 @@
 
 Test sets here are small (25 posts per language in the paper), so every accuracy comes with a
 bootstrap interval, and comparisons of two models on the same posts use the paired bootstrap
-(resampling posts, not models), which is what "A beats B" needs.
+(resampling posts, not models), which is what "A beats B" needs. The labels, and which of them
+means off topic, are the task's (``task``: a :class:`xling.tasks.Task`, its name, or None for the
+paper's).
 """
 
 from __future__ import annotations
@@ -10,7 +12,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from xling.schema import FAILED, LABELS, RELATED
+from xling.schema import FAILED
+from xling.tasks import load_task
 
 
 def accuracy(truth, pred) -> float:
@@ -89,7 +92,7 @@ def with_pooled_multi(predictions: pd.DataFrame, training_langs) -> pd.DataFrame
     return pd.concat([predictions, pooled.assign(evalset="multi")], ignore_index=True)
 
 
-def scores(truth, pred) -> dict:
+def scores(truth, pred, task=None) -> dict:
     """n, accuracy, weighted F1, macro F1 and the number of failed predictions (scikit-learn).
 
     F1 is averaged over the labels present in the gold labels (a label absent from a small test
@@ -101,7 +104,7 @@ def scores(truth, pred) -> dict:
     if len(truth) == 0:
         nan = float("nan")
         return {"n": 0, "accuracy": nan, "weighted_f1": nan, "macro_f1": nan, "n_failed": 0}
-    present = [label for label in list(LABELS) if (truth == label).any()]
+    present = [label for label in load_task(task).labels if (truth == label).any()]
     kw = dict(labels=present, zero_division=0)
     return {
         "n": len(truth),
@@ -112,8 +115,8 @@ def scores(truth, pred) -> dict:
     }
 
 
-def _codes(truth, pred) -> tuple[np.ndarray, np.ndarray, int]:
-    labels = list(LABELS)
+def _codes(truth, pred, task=None) -> tuple[np.ndarray, np.ndarray, int]:
+    labels = list(load_task(task).labels)
     index = {label: i for i, label in enumerate(labels)}
     k = len(labels) + 1  # the last code is "failed" (or anything else)
     t = np.array([index[x] for x in truth])
@@ -122,12 +125,12 @@ def _codes(truth, pred) -> tuple[np.ndarray, np.ndarray, int]:
 
 
 def bootstrap_scores(
-    truth, pred, n_boot: int = 1000, level: float = 0.95, seed: int = 0
+    truth, pred, n_boot: int = 1000, level: float = 0.95, seed: int = 0, task=None
 ) -> dict[str, tuple[float, float]]:
     """Percentile bootstrap intervals of accuracy and macro F1 (posts resampled with
     replacement; vectorized with numpy, since scikit-learn per replicate would take minutes on
     the paper's tables; tests check the arithmetic against scikit-learn)."""
-    t, p, k = _codes(truth, pred)
+    t, p, k = _codes(truth, pred, task)
     n = len(t)
     if n == 0:
         nan = (float("nan"), float("nan"))
@@ -161,19 +164,21 @@ def _macro_f1_counts(counts: np.ndarray, present) -> np.ndarray:
     return f1.mean(axis=1)
 
 
-def by_evalset(predictions: pd.DataFrame, n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
+def by_evalset(
+    predictions: pd.DataFrame, n_boot: int = 1000, seed: int = 0, task=None
+) -> pd.DataFrame:
     """One row per (variant, backend, input, method, split, evalset): n, accuracy, weighted and
     macro F1, bootstrap 95% intervals of accuracy and macro F1, n_failed, and the floor: the
     share of the commonest gold label (``floor_label``), the accuracy of always answering it."""
     rows = []
     for key, g in predictions.groupby(GROUP, sort=False):
-        ci = bootstrap_scores(g["label"], g["prediction"], n_boot, seed=seed)
+        ci = bootstrap_scores(g["label"], g["prediction"], n_boot, seed=seed, task=task)
         counts = g["label"].value_counts()
         top = sorted(counts.index[counts == counts.max()])[0]  # ties: the first by name
         rows.append(
             {
                 **dict(zip(GROUP, key, strict=True)),
-                **scores(g["label"], g["prediction"]),
+                **scores(g["label"], g["prediction"], task),
                 "floor": float(counts.max() / len(g)),
                 "floor_label": top,
                 "acc_ci_low": ci["accuracy"][0],
@@ -188,11 +193,12 @@ def by_evalset(predictions: pd.DataFrame, n_boot: int = 1000, seed: int = 0) -> 
     return pd.DataFrame(rows, columns=list(dict.fromkeys(cols)))
 
 
-def per_class(predictions: pd.DataFrame) -> pd.DataFrame:
-    """Precision, recall, F1 and support of each label, per group (scikit-learn)."""
+def per_class(predictions: pd.DataFrame, task=None) -> pd.DataFrame:
+    """Precision, recall, F1 and support of each of the task's labels, per group
+    (scikit-learn)."""
     from sklearn.metrics import precision_recall_fscore_support
 
-    labels = list(LABELS)
+    labels = list(load_task(task).labels)
     rows = []
     for key, g in predictions.groupby(GROUP, sort=False):
         p, r, f, s = precision_recall_fscore_support(
@@ -214,29 +220,34 @@ def per_class(predictions: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def topic_stance(predictions: pd.DataFrame, n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
+def topic_stance(
+    predictions: pd.DataFrame, n_boot: int = 1000, seed: int = 0, task=None
+) -> pd.DataFrame:
     """Topic and stance, separately, per group.
 
-    Topic: is the post about immigration at all (neutral, pro or anti versus unrelated)?
-    ``topic_accuracy`` and ``topic_f1`` (related as the positive class); a failed prediction is
-    wrong. Stance: among the posts whose gold label is related, ``stance_accuracy`` (the exact
-    label), ``stance_macro_f1`` over the three stances, and ``stance_accuracy_when_related``
-    (only those the model also called related: stance alone, with topic errors set aside).
+    Topic: is the post about the task's topic at all (the paper's: immigration; neutral, pro or
+    anti versus unrelated: any label versus the task's off-topic one)? ``topic_accuracy`` and
+    ``topic_f1`` (related as the positive class); a failed prediction is wrong. Stance: among the
+    posts whose gold label is related, ``stance_accuracy`` (the exact label), ``stance_macro_f1``
+    over the stances (the on-topic labels), and ``stance_accuracy_when_related`` (only those the
+    model also called related: stance alone, with topic errors set aside).
     """
     from sklearn.metrics import f1_score
 
+    task = load_task(task)
+    related = task.on_topic
     rows = []
     for key, g in predictions.groupby(GROUP, sort=False):
-        gold_rel = g["label"].isin(RELATED).to_numpy()
-        pred_rel = g["prediction"].isin(RELATED).to_numpy()
-        pred_unrel = (g["prediction"] == "unrelated").to_numpy()
+        gold_rel = g["label"].isin(related).to_numpy()
+        pred_rel = g["prediction"].isin(related).to_numpy()
+        pred_unrel = (g["prediction"] == task.off_topic).to_numpy()
         topic_ok = np.where(gold_rel, pred_rel, pred_unrel).astype(float)
         t_mean, t_lo, t_hi = bootstrap_ci(topic_ok, n_boot, seed=seed)
         stance = g[gold_rel]
         exact = (stance["label"] == stance["prediction"]).to_numpy().astype(float)
         s_mean, s_lo, s_hi = bootstrap_ci(exact, n_boot, seed=seed)
-        when = stance[stance["prediction"].isin(RELATED)]
-        present = [x for x in RELATED if (stance["label"] == x).any()]
+        when = stance[stance["prediction"].isin(related)]
+        present = [x for x in related if (stance["label"] == x).any()]
         rows.append(
             {
                 **dict(zip(GROUP, key, strict=True)),
@@ -297,7 +308,9 @@ def accuracy_unseen(predictions: pd.DataFrame, seen: pd.DataFrame) -> pd.DataFra
     return pd.DataFrame(rows, columns=[*GROUP, "n", "n_seen", "accuracy", "accuracy_unseen"])
 
 
-def eval_file_metrics(by_evalset_rows: pd.DataFrame, per_class_rows: pd.DataFrame) -> pd.DataFrame:
+def eval_file_metrics(
+    by_evalset_rows: pd.DataFrame, per_class_rows: pd.DataFrame, task=None
+) -> pd.DataFrame:
     """The evaluation files' sets (split ``eval``) read against their floor: per group of
     ``by_evalset_rows``, accuracy with its interval, the floor and its label, ``versus_floor``
     (``above`` / ``below`` when the 95% interval excludes the floor, else ``not distinguishable``),
@@ -312,7 +325,7 @@ def eval_file_metrics(by_evalset_rows: pd.DataFrame, per_class_rows: pd.DataFram
         "not distinguishable",
     )
     pc = per_class_rows[per_class_rows["split"] == "eval"]
-    for label in LABELS:
+    for label in load_task(task).labels:
         mine = pc[pc["class"] == label].set_index(GROUP)
         keys = pd.MultiIndex.from_frame(out[GROUP])
         support = mine["support"].reindex(keys).to_numpy(dtype=float)
@@ -322,13 +335,14 @@ def eval_file_metrics(by_evalset_rows: pd.DataFrame, per_class_rows: pd.DataFram
     return out
 
 
-def describe_eval_files(table: pd.DataFrame) -> list[str]:
+def describe_eval_files(table: pd.DataFrame, task=None) -> list[str]:
     """One sentence per row of :func:`eval_file_metrics`, every number from the table."""
+    labels = load_task(task).labels
     lines = []
     for r in table.to_dict("records"):
-        answers = {lab: r[f"answers_{lab}"] for lab in LABELS}
+        answers = {lab: r[f"answers_{lab}"] for lab in labels}
         top = max(answers, key=answers.get)
-        never = [lab for lab in LABELS if answers[lab] == 0]
+        never = [lab for lab in labels if answers[lab] == 0]
         line = (
             f"{r['variant']} on {r['evalset']} ({r['n']} posts): accuracy {r['accuracy']:.3f} "
             f"(95% CI {r['acc_ci_low']:.3f}-{r['acc_ci_high']:.3f}) against a floor of "

@@ -64,6 +64,7 @@ def data_card(
     eval_files: dict[str, str] | None = None,
     notes: list[str] | None = None,
     fingerprint: str | None = None,
+    task=None,
 ) -> str:
     """The card's markdown. ``audit`` is 00's split audit restricted to the training splits the
     run's variants use; ``source`` says where the posts table came from (profile keys);
@@ -97,7 +98,7 @@ def data_card(
     if notes:
         out += ["What the loaders changed or warned about:", ""]
         out += [f"- {note}" for note in notes] + [""]
-    counts = count_posts(posts)
+    counts = count_posts(posts, task=task)
     out += ["## Posts per language, split and label", "", _md(counts, index=True), ""]
     floor = label_floor(posts)
     out += [

@@ -19,6 +19,7 @@ from xling import paths
 from xling.data.readers import PaperFile, paper_files, read_paper_file, read_table
 from xling.data.validate import PostsError, canonical_lang, normalize_labels, validate_posts
 from xling.schema import CONFLICTS, LANG_ALIASES, PAPER_LANGS, REQUIRED_USER_COLUMNS, SPLITS
+from xling.tasks import load_task
 
 
 def _from_user_table(
@@ -29,6 +30,7 @@ def _from_user_table(
     source: str,
     conflicts: str = "refuse",
     evalset: str | None = None,
+    task=None,
 ) -> pd.DataFrame:
     """A user's table in the posts schema. With ``evalset``, every row is an evaluation post of
     that set (split ``eval``, never trained on) and a split column is ignored."""
@@ -39,7 +41,7 @@ def _from_user_table(
     out = pd.DataFrame({"_row": rows})
     out["text"] = df["text"]
     out["lang"] = canonical_lang(df["lang"], file, rows)
-    out["label"] = normalize_labels(df["label"], file, rows)
+    out["label"] = normalize_labels(df["label"], file, rows, task=task)
     if "post_id" in df.columns:
         out["post_id"] = df["post_id"]
     else:
@@ -86,7 +88,7 @@ def _from_user_table(
         out["translation_ok"] = pd.NA
     out["source"] = df["source"] if "source" in df.columns else source
     out["source"] = out["source"].fillna(source)
-    return validate_posts(resolve_conflicts(out, file, conflicts), file)
+    return validate_posts(resolve_conflicts(out, file, conflicts), file, task=task)
 
 
 def label_conflicts(posts: pd.DataFrame) -> list[tuple[str, list[int], list[str]]]:
@@ -165,8 +167,10 @@ def load_user_posts(
     test_size: float = 0.25,
     source: str | None = None,
     conflicts: str = "refuse",
+    task=None,
 ) -> pd.DataFrame:
-    """A user's CSV, TSV, Excel sheet (.xlsx) or Parquet with at least ``text, lang, label``.
+    """A user's CSV, TSV, Excel sheet (.xlsx) or Parquet with at least ``text, lang, label``
+    (labels of ``task``, default the paper's).
 
     ``post_id`` and ``split`` are optional: missing ids are numbered, a missing split is drawn
     stratified by language and label with ``seed``. ``conflicts``: what to do with a text
@@ -174,7 +178,13 @@ def load_user_posts(
     """
     path = Path(path)
     return _from_user_table(
-        read_table(path), path, seed, test_size, source or path.name, conflicts=conflicts
+        read_table(path),
+        path,
+        seed,
+        test_size,
+        source or path.name,
+        conflicts=conflicts,
+        task=task,
     )
 
 
@@ -187,6 +197,7 @@ def load_eval_files(
     files: dict[str, str | os.PathLike[str]],
     posts: pd.DataFrame,
     conflicts: str = "refuse",
+    task=None,
 ) -> pd.DataFrame:
     """``posts`` with each labelled file of ``files`` (name -> path) added as an evaluation set.
 
@@ -216,7 +227,14 @@ def load_eval_files(
             )
         file = paths.resolve(path)
         part = _from_user_table(
-            read_table(file), file, 0, 0.25, f"eval:{name}", conflicts=conflicts, evalset=name
+            read_table(file),
+            file,
+            0,
+            0.25,
+            f"eval:{name}",
+            conflicts=conflicts,
+            evalset=name,
+            task=task,
         )
         clash = part["post_id"].astype(str).isin(ids)
         if clash.any():
@@ -231,7 +249,7 @@ def load_eval_files(
         ids.update(zip(part["post_id"].astype(str), part["source"].astype(str), strict=True))
         taken.add(name)
         parts.append(part)
-    return validate_posts(pd.concat(parts, ignore_index=True), "<posts with eval_files>")
+    return validate_posts(pd.concat(parts, ignore_index=True), "<posts with eval_files>", task=task)
 
 
 def load_demo_posts(
@@ -460,8 +478,10 @@ def load_posts(
     seed: int = 0,
     test_size: float = 0.25,
     conflicts: str = "refuse",
+    task=None,
 ) -> pd.DataFrame:
-    """The posts table of a profile: ``source`` is ``demo``, ``paper`` or ``file``.
+    """The posts table of a profile: ``source`` is ``demo``, ``paper`` or ``file``. The demo
+    corpus and the authors' files hold the paper's task; a file's labels are ``task``'s.
 
     ``path`` is the demo folder (default data/demo/posts), the authors' data folder (default
     data/paper) or the user's file; relative paths are taken from the repository root.
@@ -477,7 +497,7 @@ def load_posts(
         raise ValueError(f"unknown posts source {source!r}; expected demo, paper or file")
     if not path:
         raise PostsError("<profile>", None, "posts_path", "posts_source 'file' needs posts_path")
-    posts = load_user_posts(path, seed=seed, test_size=test_size, conflicts=conflicts)
+    posts = load_user_posts(path, seed=seed, test_size=test_size, conflicts=conflicts, task=task)
     if not posts["split"].isin(["test", "extra"]).any():
         # every later step evaluates test and extra posts: an empty evaluation split is refused
         # here rather than in whichever table or figure first comes out empty
@@ -501,6 +521,7 @@ def load_run_posts(
     conflicts: str = "refuse",
     paper_sample: int | None = None,
     paper_data: str | os.PathLike[str] | None = None,
+    task=None,
 ) -> tuple[pd.DataFrame, list[str]]:
     """A run's posts table (00_data): :func:`load_posts` with the evaluation files added
     (:func:`load_eval_files`) and, with ``paper_sample``, a sample of the authors' test posts as
@@ -511,11 +532,18 @@ def load_run_posts(
     skipped = []
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        posts = load_posts(source, path, seed=seed, test_size=test_size, conflicts=conflicts)
-        posts = load_eval_files(eval_files or {}, posts, conflicts=conflicts)
+        posts = load_posts(
+            source, path, seed=seed, test_size=test_size, conflicts=conflicts, task=task
+        )
+        posts = load_eval_files(eval_files or {}, posts, conflicts=conflicts, task=task)
         if paper_sample:
             folder = paths.resolve(paper_data) if paper_data else paths.PAPER_DATA_DEFAULT
-            if source == "paper":
+            if load_task(task) != load_task():
+                skipped.append(
+                    f"{AUTHORS_SAMPLE} skipped: the authors' posts are labelled for the "
+                    "paper's task"
+                )
+            elif source == "paper":
                 skipped.append(f"{AUTHORS_SAMPLE} skipped: the posts are the authors' own already")
             elif not folder.is_dir():
                 skipped.append(

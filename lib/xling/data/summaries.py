@@ -6,17 +6,19 @@ from __future__ import annotations
 
 import pandas as pd
 
-from xling.schema import EVAL_SPLITS, LABELS, PAPER_LANGS, SPLITS
+from xling.schema import EVAL_SPLITS, PAPER_LANGS, SPLITS
+from xling.tasks import load_task
 
 
-def subsample(posts: pd.DataFrame, per_group: int, seed: int = 0) -> pd.DataFrame:
-    """At most ``per_group`` posts per (evalset, split), labels taken in turn so each appears.
+def subsample(posts: pd.DataFrame, per_group: int, seed: int = 0, task=None) -> pd.DataFrame:
+    """At most ``per_group`` posts per (evalset, split), labels taken in turn (in ``task``'s
+    order, default the paper's) so each appears.
 
     Used by the smoke profile to run every notebook on a handful of posts.
     """
     shuffled = posts.sample(frac=1.0, random_state=seed)
     rank = shuffled.groupby(["evalset", "split", "label"]).cumcount()
-    label_order = shuffled["label"].map({lab: i for i, lab in enumerate(LABELS)})
+    label_order = shuffled["label"].map({lab: i for i, lab in enumerate(load_task(task).labels)})
     ordered = shuffled.assign(_rank=rank, _lab=label_order).sort_values(["_rank", "_lab"])
     kept = ordered.groupby(["evalset", "split"], sort=False).head(per_group)
     return posts.loc[sorted(kept.index)].reset_index(drop=True)
@@ -58,12 +60,13 @@ def compare_sizes(posts: pd.DataFrame, expected: dict[tuple[str, str], int]) -> 
     return table
 
 
-def count_posts(posts: pd.DataFrame) -> pd.DataFrame:
-    """Posts per language × split × label, with totals, languages in the paper's order."""
+def count_posts(posts: pd.DataFrame, task=None) -> pd.DataFrame:
+    """Posts per language × split × label (``task``'s labels, default the paper's), with totals,
+    languages in the paper's order."""
     table = posts.pivot_table(
         index=["lang", "split"], columns="label", values="post_id", aggfunc="count", fill_value=0
     )
-    table = table.reindex(columns=list(LABELS), fill_value=0)
+    table = table.reindex(columns=list(load_task(task).labels), fill_value=0)
     table["total"] = table.sum(axis=1)
     order = {lang: i for i, lang in enumerate(PAPER_LANGS)}
     split_order = {s: i for i, s in enumerate(SPLITS)}
@@ -71,15 +74,20 @@ def count_posts(posts: pd.DataFrame) -> pd.DataFrame:
     return table.loc[keys]
 
 
-def unrelated_share(posts: pd.DataFrame, splits: tuple[str, ...] = EVAL_SPLITS) -> pd.DataFrame:
+def unrelated_share(
+    posts: pd.DataFrame, splits: tuple[str, ...] = EVAL_SPLITS, task=None
+) -> pd.DataFrame:
     """Share of unrelated posts per evaluation set (its test, extra or evaluation-file posts): a
     classifier that always says 'unrelated' scores this accuracy, the floor every accuracy is
-    read against."""
+    read against.
+    'Unrelated' is ``task``'s off-topic label (the paper's: ``unrelated``); the columns keep
+    their names (``unrelated``, ``share_unrelated``) whatever the task calls it."""
+    off = load_task(task).off_topic
     g = posts[posts["split"].isin(splits)].groupby("evalset")
     out = pd.DataFrame(
         {
             "n": g.size(),
-            "unrelated": g["label"].apply(lambda s: int((s == "unrelated").sum())),
+            "unrelated": g["label"].apply(lambda s: int((s == off).sum())),
         }
     )
     out["share_unrelated"] = out["unrelated"] / out["n"]

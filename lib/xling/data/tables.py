@@ -17,7 +17,8 @@ from xling import paths
 from xling.artifacts import atomic_write
 from xling.data.readers import read_table
 from xling.data.validate import validate_posts
-from xling.schema import FAILED, INPUTS, LABELS, POSTS_COLUMNS, PREDICTION_COLUMNS
+from xling.schema import FAILED, INPUTS, POSTS_COLUMNS, PREDICTION_COLUMNS
+from xling.tasks import load_task
 
 
 def write_posts(posts: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
@@ -26,12 +27,13 @@ def write_posts(posts: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
     return atomic_write(path, lambda tmp: table.to_csv(tmp, index=False, encoding="utf-8"))
 
 
-def read_posts(path: str | os.PathLike[str]) -> pd.DataFrame:
-    """Read a posts table written by :func:`write_posts` (validated again)."""
+def read_posts(path: str | os.PathLike[str], task=None) -> pd.DataFrame:
+    """Read a posts table written by :func:`write_posts` (validated again, its labels those of
+    ``task``: a task, its name, or None for the paper's)."""
     df = read_table(path)
     if "translation_ok" in df:
         df["translation_ok"] = pd.to_numeric(df["translation_ok"])
-    return validate_posts(df, path)
+    return validate_posts(df, path, task=task)
 
 
 def fingerprint_files(files: Iterable[str | os.PathLike[str]], root: Path | None = None) -> str:
@@ -51,9 +53,10 @@ def posts_fingerprint(posts: pd.DataFrame) -> str:
     return hashlib.sha256(canon.to_csv(index=False).encode()).hexdigest()
 
 
-def check_predictions(predictions: pd.DataFrame, source: str = "predictions") -> None:
-    """Refuse a predictions table with missing columns or unknown labels, naming the first bad
-    row, and an empty one (the evaluated splits held no posts): every metric would be empty."""
+def check_predictions(predictions: pd.DataFrame, source: str = "predictions", task=None) -> None:
+    """Refuse a predictions table with missing columns or labels not of ``task`` (default the
+    paper's), naming the first bad row, and an empty one (the evaluated splits held no posts):
+    every metric would be empty."""
     missing = [c for c in PREDICTION_COLUMNS if c not in predictions.columns]
     if missing:
         raise ValueError(f"{source}: missing column(s) {', '.join(missing)}")
@@ -62,7 +65,7 @@ def check_predictions(predictions: pd.DataFrame, source: str = "predictions") ->
             f"{source}: no predictions (no posts in the evaluated splits, or no variant or backend "
             "chosen); check the posts table's split column and the profile"
         )
-    labels = set(LABELS)
+    labels = set(load_task(task).labels)
     for col, allowed in (("label", labels), ("prediction", labels | {FAILED})):
         bad = ~predictions[col].isin(allowed)
         if bad.any():

@@ -12,7 +12,8 @@ from collections import Counter
 import numpy as np
 import pandas as pd
 
-from xling.schema import LABELS, LANG_ALIASES, POSTS_COLUMNS, SPLITS
+from xling.schema import LANG_ALIASES, POSTS_COLUMNS, SPLITS
+from xling.tasks import Task, load_task
 
 # ISO 639-1: every two-letter code, so a typo such as "sp" or "gr" is caught.
 ISO_639_1 = frozenset(
@@ -39,22 +40,25 @@ class PostsError(ValueError):
 
 
 def normalize_labels(
-    labels: pd.Series, file: str | os.PathLike[str], rows: pd.Series | None = None
+    labels: pd.Series,
+    file: str | os.PathLike[str],
+    rows: pd.Series | None = None,
+    task: Task | str | None = None,
 ) -> pd.Series:
-    """Map labels to the four canonical names; trim and lower-case with a warning; refuse others.
+    """Map labels to the task's canonical names (default the paper's four); trim and lower-case
+    with a warning; refuse others.
 
     ``rows`` gives each label's row number in its file (defaults to 1-based data rows).
     """
+    known = load_task(task).labels
     rows = rows if rows is not None else pd.Series(np.arange(2, len(labels) + 2), labels.index)
     raw = labels.astype("string")
     fixed = raw.str.strip().str.lower().str.replace(r"\s+", "-", regex=True)
-    bad = fixed.isna() | ~fixed.isin(LABELS)
+    bad = fixed.isna() | ~fixed.isin(known)
     if bad.any():
         i = bad.idxmax()
         what = "empty label" if pd.isna(fixed[i]) or not fixed[i] else f"unknown label {raw[i]!r}"
-        raise PostsError(
-            file, int(rows[i]), "label", f"{what}; expected one of {', '.join(LABELS)}"
-        )
+        raise PostsError(file, int(rows[i]), "label", f"{what}; expected one of {', '.join(known)}")
     changed = fixed != raw
     if changed.any():
         seen = Counter(zip(raw[changed], fixed[changed], strict=True))
@@ -63,8 +67,11 @@ def normalize_labels(
     return fixed.astype(object)
 
 
-def validate_posts(posts: pd.DataFrame, file: str | os.PathLike[str]) -> pd.DataFrame:
-    """Check a posts table in the canonical schema; return it with canonical dtypes and order.
+def validate_posts(
+    posts: pd.DataFrame, file: str | os.PathLike[str], task: Task | str | None = None
+) -> pd.DataFrame:
+    """Check a posts table in the canonical schema, its labels those of ``task`` (default the
+    paper's); return it with canonical dtypes and order.
 
     Row numbers in errors come from the ``_row`` column when present (the row in the source file),
     otherwise the 1-based position plus one for the header.
@@ -100,7 +107,7 @@ def validate_posts(posts: pd.DataFrame, file: str | os.PathLike[str]) -> pd.Data
             f"duplicate post_id {posts.at[i, 'post_id']!r} (first at row {int(rows[first])})",
         )
     fail(~posts["lang"].isin(ISO_639_1), "lang", "unknown language code {value!r} (ISO 639-1)")
-    fail(~posts["label"].isin(LABELS), "label", "unknown label {value!r}")
+    fail(~posts["label"].isin(load_task(task).labels), "label", "unknown label {value!r}")
     fail(
         ~posts["split"].isin(SPLITS),
         "split",

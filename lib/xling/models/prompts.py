@@ -1,13 +1,16 @@
-"""Prompts: the paper's classification prompt, adapted to the model at hand.
+"""Prompts: the paper's classification prompt, adapted to the model at hand and to the task.
 
 The paper (docs/FACTS.md) asks LLaMA 3.2-3B-Instruct, in its chat format, for the most relevant
 category of a tweet as a number (1 = pro-immigration, 2 = anti-immigration, 3 = neutral,
-4 = unrelated), and reads the answer after ``Answer =``. Two formats here:
+4 = unrelated), and reads the answer after ``Answer =``. The labels, their numbers and the
+instruction come from the task (:mod:`xling.tasks`; ``tasks/immigration.yaml`` is the paper's).
+Two formats here:
 
-- ``plain``: for a base model without a chat template (the demo's Gemma 3 270M): the same
-  instruction and categories as plain text, then the post, then the ``Answer =`` stem. The shared
-  instruction comes first so its KV cache can be reused across posts.
-- ``chat``: the same content through the tokenizer's own chat template (instruction-tuned models).
+- ``plain``: for a base model without a chat template (the demo's Gemma 3 270M): the task's
+  instruction (its category list) as plain text, then the post, then the ``Answer =`` stem. The
+  shared instruction comes first so its KV cache can be reused across posts.
+- ``chat``: the task's system message and instruction through the tokenizer's own chat template
+  (instruction-tuned models).
 
 The authors' exact training prompt is in their data files (the ``text`` column of the checked
 workbooks); :func:`paper_template` reads it from there at run time for the paper-faithful run.
@@ -17,31 +20,21 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from xling.schema import LABELS
-
-#: The number each label has in the paper's prompt.
-LABEL_NUMBER = {"pro-immigration": 1, "anti-immigration": 2, "neutral": 3, "unrelated": 4}
-NUMBER_LABEL = {v: k for k, v in LABEL_NUMBER.items()}
-assert set(LABEL_NUMBER) == set(LABELS)
-
-SYSTEM = "You are an analyst of public debate about migration."
-CATEGORIES = "Categories: 1 = pro-immigration; 2 = anti-immigration; 3 = neutral; 4 = unrelated."
-INSTRUCTION = (
-    "Assign the social media post below to the most relevant category. "
-    f"Return only the number of the category.\n{CATEGORIES}"
-)
+from xling.tasks import Task, TaskError, load_task
 
 
 @dataclass(frozen=True)
 class Prompt:
-    """A prompt format: ``prefix`` (shared by every post) + ``body(text)``, then an answer."""
+    """A prompt format: ``prefix`` (shared by every post) + ``body(text)``, then an answer; the
+    ``task`` says which labels the answers name (default: the paper's)."""
 
     name: str
     prefix: str
     body_template: str  # with {text}
+    task: Task = field(default_factory=load_task)
 
     def body(self, text: str) -> str:
         return self.body_template.replace("{text}", " ".join(str(text).split()))
@@ -49,35 +42,53 @@ class Prompt:
     def render(self, text: str) -> str:
         return self.prefix + self.body(text)
 
-    @staticmethod
-    def answer(label: str) -> str:
-        """What follows the prompt for a label: a space and its number."""
-        return f" {LABEL_NUMBER[label]}"
+    @property
+    def labels(self) -> tuple[str, ...]:
+        """The task's labels, in its order: the order of every score vector."""
+        return self.task.labels
+
+    def answer(self, label: str) -> str:
+        """What follows the prompt for a label: a space and its number in the task."""
+        return f" {self.task.number[label]}"
 
 
-def plain_prompt() -> Prompt:
-    """The paper's prompt as plain text, for a base model without a chat template: the category
-    list, the post, the answer stem (kept short: on a CPU every prompt token costs)."""
-    return Prompt("plain", f"{CATEGORIES}\n", "Post: {text}\nAnswer =")
+def plain_prompt(task: Task | str | None = None) -> Prompt:
+    """The task's prompt as plain text, for a base model without a chat template: the task's
+    instruction (its category list), the post, the answer stem (kept short: on a CPU every prompt
+    token costs)."""
+    task = load_task(task)
+    return Prompt("plain", f"{task.instruction('plain')}\n", "Post: {text}\nAnswer =", task)
 
 
-def chat_prompt(tokenizer) -> Prompt:
-    """The paper's prompt through the tokenizer's chat template (instruction-tuned models)."""
+def chat_prompt(tokenizer, task: Task | str | None = None) -> Prompt:
+    """The task's prompt through the tokenizer's chat template (instruction-tuned models): its
+    system message (when it gives one) and its instruction, then the post."""
+    task = load_task(task)
     marker = "\x00POST\x00"
-    messages = [
-        {"role": "system", "content": SYSTEM},
-        {"role": "user", "content": f"{INSTRUCTION}\n\nPost: {marker}"},
-    ]
+    messages = []
+    if "system" in task.prompts.get("chat", {}):
+        messages.append({"role": "system", "content": task.instruction("chat", "system")})
+    messages.append({"role": "user", "content": f"{task.instruction('chat')}\n\nPost: {marker}"})
     rendered = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
     prefix, rest = rendered.split(marker)
-    return Prompt("chat", prefix, "{text}" + rest + "Answer =")
+    return Prompt("chat", prefix, "{text}" + rest + "Answer =", task)
 
 
-def paper_template(workbook: str | os.PathLike[str]) -> Prompt:
+def paper_template(workbook: str | os.PathLike[str], task: Task | str | None = None) -> Prompt:
     """The authors' exact training prompt, read from one of their checked workbooks: the ``text``
     column holds the full prompt with the tweet inside it, so the tweet is cut out to get the
-    template. Nothing of it is stored in this repository."""
+    template. Nothing of it is stored in this repository. Only a task whose file says so
+    (``prompts.paper.from: authors_workbook``, the paper's) has this format."""
     import pandas as pd
+
+    task = load_task(task)
+    if "paper" not in task.prompts:
+        raise TaskError(
+            task.file,
+            "prompts.paper",
+            f"task '{task.name}' has no 'paper' prompt (the authors' workbooks hold the "
+            "immigration task's prompt only); use prompt_format plain or chat",
+        )
 
     df = pd.read_excel(Path(workbook), dtype=str).dropna(subset=["text", "plaintext"])
     for full, post in zip(df["text"], df["plaintext"], strict=True):
@@ -86,22 +97,25 @@ def paper_template(workbook: str | os.PathLike[str]) -> Prompt:
             cut = after.rfind("Answer =")
             if cut < 0:
                 continue
-            return Prompt("paper", before, "{text}" + after[: cut + len("Answer =")])
+            return Prompt("paper", before, "{text}" + after[: cut + len("Answer =")], task)
     raise ValueError(f"{workbook}: no row whose prompt contains its post and 'Answer ='")
 
 
-def make_prompt(name: str, tokenizer=None, workbook: str | None = None) -> Prompt:
-    """A prompt format by name: ``plain``, ``chat`` or ``paper``."""
+def make_prompt(
+    name: str, tokenizer=None, workbook: str | None = None, task: Task | str | None = None
+) -> Prompt:
+    """A prompt format by name: ``plain``, ``chat`` or ``paper``, for ``task`` (a
+    :class:`~xling.tasks.Task`, a task's name, or None: the paper's)."""
     if name == "plain":
-        return plain_prompt()
+        return plain_prompt(task)
     if name == "chat":
         if tokenizer is None or not getattr(tokenizer, "chat_template", None):
             raise ValueError("prompt 'chat' needs a tokenizer with a chat template; use 'plain'")
-        return chat_prompt(tokenizer)
+        return chat_prompt(tokenizer, task)
     if name == "paper":
         if not workbook:
             raise ValueError("prompt 'paper' needs one of the authors' checked workbooks")
-        return paper_template(workbook)
+        return paper_template(workbook, task)
     raise ValueError(f"unknown prompt {name!r}; expected plain, chat or paper")
 
 
@@ -114,11 +128,13 @@ class AnswerTokens:
 
 
 def answer_tokens(tokenize, prompt: Prompt) -> AnswerTokens:
-    """Tokenize each label's answer after the prompt; check they differ in one token at the end."""
+    """Tokenize each label's answer after the prompt; check they differ in one token at the end.
+    ``label_token`` is in the order of the prompt's task labels."""
+    labels = prompt.labels
     probe = prompt.render("x")
     head = tokenize(probe)
     tails = {}
-    for label in LABELS:
+    for label in labels:
         full = tokenize(probe + prompt.answer(label))
         if full[: len(head)] != head:
             raise ValueError(f"answer for {label!r} changes the prompt's tokens")
@@ -130,23 +146,27 @@ def answer_tokens(tokenize, prompt: Prompt) -> AnswerTokens:
             raise ValueError(
                 f"answers must share all tokens but the last; {label!r} gives {toks} vs {first}"
             )
-    if len({t[-1] for t in tails.values()}) != len(LABELS):
+    if len({t[-1] for t in tails.values()}) != len(labels):
         raise ValueError("two labels have the same answer token")
     return AnswerTokens(stem, {label: toks[-1] for label, toks in tails.items()})
 
 
-def parse_answer(raw: str | None) -> str:
+def parse_answer(raw: str | None, task: Task | str | None = None) -> str:
     """The label a generated answer gives: its first character (after spaces, brackets or
-    quotes) must be a category number 1-4, or the answer must start with a label's name; anything
-    else is ``failed``. The paper read the first number after ``Answer =``; a model that goes on
-    after its digit (``44``, ``4 because``) answered with the first one."""
+    quotes) must be one of the task's category numbers (the paper's: 1-4), or the answer must
+    start with a label's name; anything else is ``failed``. The paper read the first number
+    after ``Answer =``; a model that goes on after its digit (``44``, ``4 because``) answered
+    with the first one."""
 
+    task = load_task(task)
+    by_number = task.label_of_number
+    digits = "".join(str(n) for n in sorted(by_number))
     text = "" if raw is None else str(raw)
     text = text.split("Answer =", 1)[-1].strip().lower()
-    m = re.match(r"^[\[\(\s\"'*:=]*([1-4])", text)
+    m = re.match(rf"^[\[\(\s\"'*:=]*([{digits}])", text)
     if m:
-        return NUMBER_LABEL[int(m[1])]
-    for label in LABELS:
+        return by_number[int(m[1])]
+    for label in task.labels:
         if text.startswith(label):
             return label
     return "failed"

@@ -173,11 +173,13 @@ def build_variant_files(
     quant_types=("q8_0", "q4_k_m"),
     prompt_format: str = "plain",
     mixes: dict[str, list[str]] | None = None,
+    task=None,
 ):
     """Merged GGUF files (f16 and each quantization) and a LoRA GGUF per variant, each checked
-    after writing. ``mixes`` (name -> tensor-name parts) adds Q4_K_M files whose matching
-    tensors are taken from the Q8_0 file (backend ``llamacpp-q4_k_m+<name>``). Returns one row
-    per (variant, backend): file, LoRA file, size, seconds."""
+    after writing (scored with ``task``'s prompt; default the paper's). ``mixes`` (name ->
+    tensor-name parts) adds Q4_K_M files whose matching tensors are taken from the Q8_0 file
+    (backend ``llamacpp-q4_k_m+<name>``). Returns one row per (variant, backend): file, LoRA
+    file, size, seconds."""
     import pandas as pd
     from transformers import AutoTokenizer
 
@@ -185,7 +187,7 @@ def build_variant_files(
 
     gguf_dir = run_dir / "gguf"
     gguf_dir.mkdir(parents=True, exist_ok=True)
-    prompt = make_prompt(prompt_format, AutoTokenizer.from_pretrained(base.folder))
+    prompt = make_prompt(prompt_format, AutoTokenizer.from_pretrained(base.folder), task=task)
     if base.gguf is not None and "q4_k_m" in base.gguf.name.lower():
         base_q4 = base.gguf  # the embedded model ships as Q4_K_M already
     else:
@@ -263,9 +265,12 @@ def run_files(files, run_dir: Path) -> list[Path]:
     return out
 
 
-def compare_files(files, base, posts, prompt_format: str = "plain", progress: bool = True):
+def compare_files(
+    files, base, posts, prompt_format: str = "plain", progress: bool = True, task=None
+):
     """Score ``posts`` with the unquantized merged model and with every file; one row per
-    (variant, backend): agreement and KL against the unquantized model, accuracy, posts/s."""
+    (variant, backend): agreement and KL against the unquantized model, accuracy, posts/s.
+    ``task``: whose labels the prompt asks for (default the paper's)."""
     import pandas as pd
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -283,7 +288,7 @@ def compare_files(files, base, posts, prompt_format: str = "plain", progress: bo
     for variant, group in files.groupby("variant", sort=False):
         merged = Path(group["file"].iloc[0]).parent.parent / "merged" / variant
         tok = AutoTokenizer.from_pretrained(merged)
-        prompt = make_prompt(prompt_format, tok)
+        prompt = make_prompt(prompt_format, tok, task=task)
         model = AutoModelForCausalLM.from_pretrained(
             merged, dtype=torch.float32, use_safetensors=True, trust_remote_code=False
         )
@@ -342,17 +347,19 @@ def finetune_check(
     per_variant: int = 200,
     seed: int = 0,
     progress: bool = True,
+    task=None,
 ):
     """Predictions of the untuned base model (its Q4_K_M GGUF, variant ``base``) and of each
     variant's ``eval_backend`` file on the test posts of that variant's own training languages
-    (at most ``per_variant`` of them). Columns: post_id, lang, label, variant, prediction."""
+    (at most ``per_variant`` of them), with ``task``'s prompt (default the paper's). Columns:
+    post_id, lang, label, variant, prediction."""
     import pandas as pd
     from transformers import AutoTokenizer
 
     from xling.models.prompts import make_prompt
     from xling.models.scorers import LlamaCppScorer, score_posts
 
-    prompt = make_prompt(prompt_format, AutoTokenizer.from_pretrained(base.folder))
+    prompt = make_prompt(prompt_format, AutoTokenizer.from_pretrained(base.folder), task=task)
     test = posts[posts["split"] == "test"]
     chosen = {}
     for variant, langs in variants.items():

@@ -1,4 +1,4 @@
-"""Scorers: the four labels' log-probabilities (and greedy answers) for posts, through llama.cpp
+"""Scorers: the task's labels' log-probabilities (and greedy answers) for posts, through llama.cpp
 (one post at a time, or many per decode) or transformers.
 
 :class:`ModelFiles` names the files a (variant, backend) classifies with; :func:`open_scorer` opens
@@ -18,7 +18,7 @@ import pandas as pd
 
 from xling.models.layout import ModelFiles
 from xling.models.prompts import Prompt, answer_tokens
-from xling.schema import LABELS
+from xling.tasks import load_task
 
 
 @contextlib.contextmanager
@@ -141,9 +141,9 @@ class LlamaCppScorer:
         return np.ctypeslib.as_array(ptr, shape=(self.n_vocab,)).copy()
 
     def score_one(self, text: str) -> np.ndarray:
-        """Log-probabilities of the four labels' answer tokens (order: data.LABELS)."""
+        """Log-probabilities of the labels' answer tokens (order: the prompt's task labels)."""
         self._eval_prompt(self.tokenize(self.prompt.render(text)) + self.answers.stem)
-        ids = [self.answers.label_token[label] for label in LABELS]
+        ids = [self.answers.label_token[label] for label in self.prompt.labels]
         return _log_softmax_at(self._last_logits(), ids)
 
     def _eval_prompt(self, toks: list[int]) -> None:
@@ -225,7 +225,7 @@ class LlamaCppBatchScorer:
         self.llm = open_llama(gguf, lora, n_ctx=32, n_threads=n_threads, seed=seed)
         self.n_vocab = self.llm.n_vocab()
         self.answers = answer_tokens(self.tokenize, prompt)
-        self.label_ids = [self.answers.label_token[label] for label in LABELS]
+        self.label_ids = [self.answers.label_token[label] for label in prompt.labels]
         self.prefix = self.tokenize(prompt.prefix)
         params = llama_cpp.llama_context_default_params()
         params.n_ctx = len(self.prefix) + max_batch_tokens + 256
@@ -307,12 +307,13 @@ class LlamaCppBatchScorer:
         return groups
 
     def score_many(self, texts: list[str]) -> np.ndarray:
-        """Log-probabilities of the four labels' answer tokens per post (order: data.LABELS)."""
+        """Log-probabilities of the labels' answer tokens per post (order: the prompt's task
+        labels)."""
         import llama_cpp
 
         n = len(self.prefix)
         toks = [self.tokenize(self.prompt.render(t)) + self.answers.stem for t in texts]
-        out = np.zeros((len(texts), len(LABELS)))
+        out = np.zeros((len(texts), len(self.label_ids)))
         for group in self._groups(toks):
             items, whole = [], []
             for seq, i in enumerate(group, start=1):
@@ -381,7 +382,7 @@ class TransformersScorer:
 
         out = []
         pad = self.tok.pad_token_id if self.tok.pad_token_id is not None else 0
-        ids_lab = [self.answers.label_token[label] for label in LABELS]
+        ids_lab = [self.answers.label_token[label] for label in self.prompt.labels]
         for i in range(0, len(texts), self.batch_size):
             seqs = [
                 self.tok(self.prompt.render(t)).input_ids + self.answers.stem
@@ -402,7 +403,7 @@ class TransformersScorer:
                 logits = answer_logits(self.model, ids.to(dev), mask.to(dev), rows, last)
                 logp = torch.log_softmax(logits.float(), dim=-1)[:, ids_lab]
             out.append(logp.cpu().numpy())
-        return np.concatenate(out) if out else np.zeros((0, len(LABELS)))
+        return np.concatenate(out) if out else np.zeros((0, len(ids_lab)))
 
     def generate_one(self, text: str, max_new_tokens: int = 3) -> str:
         """Greedy decoding of up to ``max_new_tokens`` tokens after the prompt and answer stem."""
@@ -421,29 +422,32 @@ class TransformersScorer:
 
 
 def score_posts(scorer, posts: pd.DataFrame, progress: bool = True, desc: str = "") -> pd.DataFrame:
-    """Score every post; one row per post with the four log-probabilities and the prediction."""
+    """Score every post; one row per post with each label's log-probability (``logp_<label>``,
+    the scorer's prompt's task labels in order) and the prediction."""
     from tqdm import tqdm
 
+    labels = scorer.prompt.labels if hasattr(scorer, "prompt") else load_task().labels
     texts = posts["text"].tolist()
     if isinstance(scorer, TransformersScorer):
         chunks = [texts[i : i + 64] for i in range(0, len(texts), 64)]
         parts = []
         for chunk in tqdm(chunks, desc=desc or "score", disable=not progress):
             parts.append(scorer.score_many(chunk))
-        logp = np.concatenate(parts) if parts else np.zeros((0, len(LABELS)))
+        logp = np.concatenate(parts) if parts else np.zeros((0, len(labels)))
     else:
         logp = np.array(
             [scorer.score_one(t) for t in tqdm(texts, desc=desc or "score", disable=not progress)]
-        ).reshape(-1, len(LABELS))
-    table = pd.DataFrame(logp, columns=[f"logp_{label}" for label in LABELS], index=posts.index)
+        ).reshape(-1, len(labels))
+    table = pd.DataFrame(logp, columns=[f"logp_{label}" for label in labels], index=posts.index)
     table.insert(0, "post_id", posts["post_id"].to_numpy())
-    table["prediction"] = [LABELS[k] for k in logp.argmax(axis=1)] if len(logp) else []
+    table["prediction"] = [labels[k] for k in logp.argmax(axis=1)] if len(logp) else []
     return table
 
 
 def label_distribution(scores: pd.DataFrame) -> np.ndarray:
-    """The four label probabilities per post, renormalized over the labels."""
-    logp = scores[[f"logp_{label}" for label in LABELS]].to_numpy()
+    """The label probabilities per post (its ``logp_<label>`` columns, in their order),
+    renormalized over the labels."""
+    logp = scores[[c for c in scores.columns if str(c).startswith("logp_")]].to_numpy()
     p = np.exp(logp - logp.max(axis=1, keepdims=True))
     return p / p.sum(axis=1, keepdims=True)
 

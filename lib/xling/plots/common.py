@@ -7,17 +7,14 @@ from __future__ import annotations
 import matplotlib
 
 from xling.schema import PAPER_LANGS  # noqa: E402
+from xling.tasks import load_task
 
 matplotlib.use("Agg")
 
 
-#: One colour per label, the same in every figure.
-LABEL_COLORS = {
-    "unrelated": "#b8b8b8",
-    "neutral": "#7fa7c9",
-    "pro-immigration": "#4daf4a",
-    "anti-immigration": "#e4572e",
-}
+#: One colour per label of the paper's task, the same in every figure (tasks/immigration.yaml;
+#: another task's are ``load_task(task).colors``).
+LABEL_COLORS = dict(load_task().colors)
 
 
 def _lang_order(langs) -> list[str]:

@@ -1,4 +1,5 @@
-"""Figures of notebook 00_data: posts per language, split and label; the unrelated floor."""
+"""Figures of notebook 00_data: posts per language, split and label; the unrelated floor (the
+task's off-topic label)."""
 
 from __future__ import annotations
 
@@ -6,12 +7,15 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from xling.plots.common import LABEL_COLORS, _lang_order
-from xling.schema import LABELS, SPLITS  # noqa: E402
+from xling.plots.common import _lang_order
+from xling.schema import SPLITS  # noqa: E402
+from xling.tasks import load_task
 
 
-def plot_label_counts(posts: pd.DataFrame, title: str = "") -> Figure:
-    """Posts per language, stacked by label, one panel per split (train / test / extra)."""
+def plot_label_counts(posts: pd.DataFrame, title: str = "", task=None) -> Figure:
+    """Posts per language, stacked by label (``task``'s labels and colours, default the
+    paper's), one panel per split (train / test / extra)."""
+    task = load_task(task)
     splits = [s for s in SPLITS if (posts["split"] == s).any()]
     langs = _lang_order(posts["lang"])
     fig, axes = plt.subplots(
@@ -24,15 +28,15 @@ def plot_label_counts(posts: pd.DataFrame, title: str = "") -> Figure:
             .size()
             .unstack(fill_value=0)
             .reindex(index=[lang for lang in langs if lang in set(sub["lang"])], fill_value=0)
-            .reindex(columns=list(LABELS), fill_value=0)
+            .reindex(columns=list(task.labels), fill_value=0)
         )
         bottom = pd.Series(0, index=counts.index)
-        for label in LABELS:
+        for label in task.labels:
             ax.bar(
                 counts.index,
                 counts[label],
                 bottom=bottom,
-                color=LABEL_COLORS[label],
+                color=task.colors[label],
                 label=label,
                 edgecolor="white",
                 linewidth=0.4,
@@ -55,17 +59,21 @@ def plot_label_counts(posts: pd.DataFrame, title: str = "") -> Figure:
     return fig
 
 
-def plot_unrelated_share(share: pd.DataFrame, title: str = "") -> Figure:
-    """Share of unrelated posts per evaluation set: the accuracy of always answering 'unrelated'."""
+def plot_unrelated_share(share: pd.DataFrame, title: str = "", task=None) -> Figure:
+    """Share of unrelated posts per evaluation set: the accuracy of always answering 'unrelated'
+    (``task``'s off-topic label, default the paper's ``unrelated``; ``share`` as
+    :func:`xling.data.unrelated_share` gives it)."""
+    task = load_task(task)
+    off = task.off_topic
     fig, ax = plt.subplots(figsize=(max(5, 0.45 * len(share) + 1.5), 3.6))
-    ax.bar(share.index, share["share_unrelated"], color=LABEL_COLORS["unrelated"])
+    ax.bar(share.index, share["share_unrelated"], color=task.colors[off])
     for x, (v, n) in enumerate(zip(share["share_unrelated"], share["n"], strict=True)):
         ax.text(x, v, f"{v:.0%}\nn={n}", ha="center", va="bottom", fontsize=7)
     ax.set_ylim(0, 1.15)
-    ax.set_ylabel("share of unrelated posts")
+    ax.set_ylabel(f"share of {off} posts")
     ax.set_xlabel("evaluation set")
     ax.tick_params(axis="x", labelrotation=45, labelsize=8)
     ax.axhline(0.5, color="black", linewidth=0.6, linestyle=":")
-    ax.set_title(title or "Majority-class floor: accuracy of always answering 'unrelated'")
+    ax.set_title(title or f"Majority-class floor: accuracy of always answering '{off}'")
     fig.tight_layout()
     return fig

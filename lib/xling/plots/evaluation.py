@@ -9,7 +9,8 @@ import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from xling.plots.common import _evalset_order, _variant_order, trained_on
-from xling.schema import LABELS  # noqa: E402
+from xling.schema import FAILED  # noqa: E402
+from xling.tasks import load_task
 
 
 def plot_accuracy_heatmap(
@@ -66,30 +67,27 @@ def plot_accuracy_heatmap(
     return fig
 
 
-def plot_confusion_matrices(predictions: pd.DataFrame, title: str = "") -> Figure:
+def plot_confusion_matrices(predictions: pd.DataFrame, title: str = "", task=None) -> Figure:
     """One confusion matrix per variant (rows: gold label, columns: prediction, ``failed``
-    added when some output failed to parse), shares of each gold row, counts annotated."""
+    added when some output failed to parse), shares of each gold row, counts annotated; labels
+    in ``task``'s order under their short names (default the paper's task)."""
     import numpy as np
 
+    task = load_task(task)
+    labels = list(task.labels)
     variants = _variant_order(predictions["variant"])
-    cols = list(LABELS) + (["failed"] if (predictions["prediction"] == "failed").any() else [])
-    short = {
-        "unrelated": "unrel.",
-        "neutral": "neutral",
-        "pro-immigration": "pro",
-        "anti-immigration": "anti",
-        "failed": "failed",
-    }
+    cols = labels + ([FAILED] if (predictions["prediction"] == FAILED).any() else [])
+    short = {**task.short, FAILED: FAILED}
     n = len(variants)
     fig, axes = plt.subplots(1, n, figsize=(2.7 * n + 0.6, 3.0), squeeze=False)
     for ax, variant in zip(axes[0], variants, strict=True):
         sub = predictions[predictions["variant"] == variant]
         counts = pd.crosstab(sub["label"], sub["prediction"]).reindex(
-            index=list(LABELS), columns=cols, fill_value=0
+            index=labels, columns=cols, fill_value=0
         )
         share = counts.div(counts.sum(axis=1).replace(0, np.nan), axis=0).fillna(0)
         ax.imshow(share.to_numpy(), cmap="Blues", vmin=0, vmax=1)
-        for i in range(len(LABELS)):
+        for i in range(len(labels)):
             for j in range(len(cols)):
                 ax.text(
                     j,
@@ -103,7 +101,7 @@ def plot_confusion_matrices(predictions: pd.DataFrame, title: str = "") -> Figur
         ax.set_xticks(
             range(len(cols)), [short[c] for c in cols], rotation=45, ha="right", fontsize=7
         )
-        ax.set_yticks(range(len(LABELS)), [short[c] for c in LABELS], fontsize=7)
+        ax.set_yticks(range(len(labels)), [short[c] for c in labels], fontsize=7)
         ax.set_title(variant, fontsize=9)
         ax.set_xlabel("predicted", fontsize=7)
     axes[0][0].set_ylabel("gold", fontsize=8)
@@ -116,9 +114,10 @@ def plot_confusion_matrices(predictions: pd.DataFrame, title: str = "") -> Figur
 def plot_topic_stance(
     table: pd.DataFrame, training: dict[str, list[str]], title: str = ""
 ) -> Figure:
-    """Topic accuracy (about immigration or not) beside stance accuracy (the exact label among
-    posts about immigration), variants by evaluation sets: does topic transfer where stance
-    does not?"""
+    """Topic accuracy (about the task's topic or not: immigration in the paper) beside stance
+    accuracy (the exact label among posts on the topic), variants by evaluation sets (``table``
+    as :func:`xling.metrics.topic_stance` gives it, for any task): does topic transfer where
+    stance does not?"""
     import numpy as np
     from matplotlib.patches import Rectangle
 

@@ -23,6 +23,7 @@ from typing import Any
 from xling import paths
 from xling.data.tables import fingerprint_files
 from xling.run.requirements import posts_source_path
+from xling.tasks import DEFAULT_TASK, TaskError, task_file
 
 
 def _module_name(lib: Path, file: Path) -> str:
@@ -216,11 +217,18 @@ def notebook_code(nb_path: Path) -> str:
 
 
 def input_files(params: dict[str, Any]) -> list[Path]:
-    """Files a notebook reads that are not produced by earlier notebooks (for the fingerprint)."""
+    """Files a notebook reads that are not produced by earlier notebooks (for the fingerprint):
+    the posts source and the task file (the profile's ``task``, or the paper's: an edited task
+    re-runs the notebooks that read it)."""
+    out = []
+    try:
+        out.append(task_file(params.get("task") or DEFAULT_TASK))
+    except TaskError:
+        pass  # the profile check refuses it, naming the key
     src = posts_source_path(params)
-    if src is None or not src.exists():
-        return []
-    return sorted(p for p in src.rglob("*") if p.is_file()) if src.is_dir() else [src]
+    if src is not None and src.exists():
+        out += sorted(p for p in src.rglob("*") if p.is_file()) if src.is_dir() else [src]
+    return [p for p in out if p.is_file()]
 
 
 def fingerprint(nb_path: Path, params: dict[str, Any], upstream: list[str]) -> str:

@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from xling import artifacts, config, paths
+from xling import artifacts, config, paths, tasks
 
 #: Files larger than this are checked by size only against the manifest (hashing models costs).
 HASH_LIMIT = 64 * 1024 * 1024
@@ -51,6 +51,18 @@ def recorded(profile: str, relpath: str) -> str | None:
         if changed:
             return f"{shown} changed since {writer} wrote it (run {writer} again)"
     return None
+
+
+def task_unsupported(task: str | None, declared) -> str | None:
+    """Why a notebook cannot run the profile's ``task`` (None when it can): a notebook that
+    declares no ``task`` parameter reads the paper's labels only, so under another task it is
+    skipped rather than run on labels it does not know."""
+    if task is None or "task" in declared or tasks.load_task(task) == tasks.load_task():
+        return None
+    return (
+        f"reads the paper's task only (it declares no 'task' parameter), and the profile's "
+        f"task is '{task}'"
+    )
 
 
 def missing_requirement(requires: list[str], params: dict[str, Any], profile: str) -> str | None:

@@ -23,7 +23,7 @@ import yaml
 
 from xling import artifacts, config, paths
 from xling.run.fingerprint import fingerprint
-from xling.run.requirements import missing_requirement, notebook_meta
+from xling.run.requirements import missing_requirement, notebook_meta, task_unsupported
 from xling.run.state import Outcome, claim_run, failing_cell, read_state, write_state
 
 KERNEL = "xling"
@@ -145,7 +145,10 @@ def run_profile(
         upstream.append(fp)
         if nb not in chosen:
             continue
-        reason = missing_requirement(notebook_meta(nb_path).get("requires", []), params, profile)
+        reason = task_unsupported(prof.common.get("task"), prof.schema[nb])
+        reason = reason or missing_requirement(
+            notebook_meta(nb_path).get("requires", []), params, profile
+        )
         if reason:
             log(f"- {nb}: skipped: {reason}")
             outcomes.append(Outcome(nb, "skipped", reason=reason))
