@@ -124,10 +124,10 @@ def paper_posts(paper_data):
 
 @pytest.fixture
 def scratch_root(tmp_path: Path) -> Path:
-    """A copy of the project's sources (params, notebooks, lib, demo data) for isolated runs;
-    the library finds it through XLING_ROOT."""
+    """A copy of the project's sources (params, notebooks, lib, demo and example data, task
+    files) for isolated runs; the library finds it through XLING_ROOT."""
     root = tmp_path / "xling"
-    for part in ("params", "notebooks", "lib", "data/demo"):
+    for part in ("params", "notebooks", "lib", "data/demo", "data/examples", "tasks"):
         shutil.copytree(
             paths.ROOT / part, root / part, ignore=shutil.ignore_patterns("__pycache__")
         )

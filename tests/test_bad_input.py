@@ -94,6 +94,8 @@ def scratch(tmp_path, monkeypatch) -> Path:
     root = tmp_path / "xling"
     shutil.copytree(paths.PARAMS, root / "params")
     shutil.copytree(paths.NOTEBOOKS, root / "notebooks")
+    # the smoke profile's evaluation file
+    shutil.copytree(paths.ROOT / "data" / "examples", root / "data" / "examples")
     for name, value in {
         "ROOT": root,
         "PARAMS": root / "params",
@@ -224,7 +226,10 @@ def test_00_data_writes_a_good_file_then_keeps_it_when_the_next_one_is_bad(scrat
     assert outcomes[0].status == "ran", outcomes[0].reason
     table = scratch / "runs" / "smoke" / "posts.csv"
     written = table.read_bytes()
-    assert data.read_posts(table)["post_id"].tolist() == [
+    posts = data.read_posts(table)
+    # the file's six posts, and the smoke profile's evaluation file (split eval) after them
+    assert set(posts.loc[posts["split"] == "eval", "evalset"]) == {"speeches"}
+    assert posts.loc[posts["split"] != "eval", "post_id"].tolist() == [
         "en-1",
         "en-2",
         "en-3",
