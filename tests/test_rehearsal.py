@@ -279,3 +279,44 @@ def test_rehearsal_runs_00_to_05(scratch_root, paper_data):
     assert set(predictions["backend"]) == {"llamacpp-q4_k_m"}
     assert (run / "regression" / "summary.txt").exists()
     assert paths  # the scratch tree, not the repository, holds the run
+
+
+# ---------------------------------------------------------------------------------------------
+# bench/gpu_check.sh
+# ---------------------------------------------------------------------------------------------
+
+
+def _gpu_check(*args, **env):
+    script = paths.ROOT / "bench" / "gpu_check.sh"
+    full_env = dict(scratch_env(paths.ROOT), XLING_VENV=sys.prefix, **env)
+    return subprocess.run(
+        [str(script), *args], capture_output=True, text=True, env=full_env, timeout=120
+    )
+
+
+def test_gpu_check_dry_run_prints_its_commands_and_runs_nothing(tmp_path):
+    res = _gpu_check("--dry-run", "--steps", "12", OUT=str(tmp_path))
+    assert res.returncode == 0, res.stdout + res.stderr
+    lines = [ln for ln in res.stdout.splitlines() if ln.startswith("[gpu-check] would run:")]
+    assert len(lines) == 3
+    train, measure, bench_cmd = lines
+    assert "xling.run.runner --profile demo" in train and "01_finetune.steps 12" in train
+    assert "device cuda" in train and "dtype bfloat16" in train
+    assert "bench/gpu_check.py" in measure and "bench/classify.py" in bench_cmd
+    assert f"{tmp_path}/gpu-check" in res.stdout  # under $OUT when it is set
+    assert list(tmp_path.iterdir()) == []  # nothing written
+
+
+@pytest.mark.skipif(
+    __import__("torch").cuda.is_available(), reason="checks the refusal on a machine without CUDA"
+)
+def test_gpu_check_without_a_gpu_stops_with_a_clear_message(tmp_path):
+    res = _gpu_check(OUT=str(tmp_path))
+    assert res.returncode == 2
+    assert "error: no CUDA GPU visible to torch" in res.stderr
+    assert "./run_all.sh --gpu --setup" in res.stderr
+
+
+def test_gpu_check_refuses_an_unknown_option():
+    res = _gpu_check("--fast")
+    assert res.returncode == 2 and "unknown option --fast" in res.stderr
