@@ -1018,7 +1018,8 @@ def gpu_agreement(
             "gpu_posts_per_s": round(gpu_rate, 1),
         }
         log(
-            f"{name}: agreement {agree:.3f}, KL {kl:.5f}, posts/s CPU {cpu_rate:.1f} GPU {gpu_rate:.1f}"
+            f"{name}: agreement {agree:.3f}, KL {kl:.5f}, "
+            f"posts/s CPU {cpu_rate:.1f} GPU {gpu_rate:.1f}"
         )
 
     scorer = LlamaCppScorer(q4, prompt, n_gpu_layers=0)
