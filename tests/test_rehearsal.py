@@ -151,7 +151,12 @@ def test_rehearsal_differs_from_full_only_for_stated_reasons():
     one = gpu.drop_duplicates("key").set_index("key")
     assert one.loc["dtype", "rehearsed"] == "bfloat16" and one.loc["dtype", "here"] == "float32"
     assert one.loc["base_quant", "rehearsed"] == "nf4" and one.loc["base_quant", "here"] is None
-    assert set(rows.loc[rows["kind"] == "model", "here"]) == {"tiny-llama3"}
+    model = rows[rows["kind"] == "model"]
+    assert set(model.loc[model["key"] == "base_model", "here"]) == {"tiny-llama3"}
+    # the one setting the tiny model's noise forces: 05 models scores, not failed generations
+    assert model.loc[model["key"] != "base_model", ["notebook", "key", "here"]].values.tolist() == [
+        ["05_pretraining_bias", "method", "score"]
+    ]
     # what the rehearsal is for: the rest of full's path stays as it is
     same = {k: config.load_profile("full").common[k] for k in ("prompt_format", "target_modules")}
     assert same == {"prompt_format": "chat", "target_modules": ["q_proj", "v_proj"]}

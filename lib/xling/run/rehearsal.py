@@ -20,6 +20,13 @@ from xling import config
 GPU_SETTINGS = ("device", "dtype", "base_quant", "n_gpu_layers")
 #: The model itself.
 MODEL_SETTINGS = ("base_model",)
+#: Settings the tiny model's noise forces: its greedy answers never parse, so a notebook that
+#: models them reads its scores instead.
+NOISE_SETTINGS = {
+    ("05_pretraining_bias", "method"): (
+        "the tiny model's generations never parse ('failed' for every post): 05 reads its scores"
+    ),
+}
 #: Scale: how many posts, steps and replicates (the code path is the same at any size).
 SCALE_SETTINGS = (
     "posts_per_group",
@@ -92,6 +99,8 @@ def differences(profile: str | config.Profile) -> list[dict[str, Any]]:
                 kind, reason = "gpu", gpu_reason(key, there[key])
             elif key in MODEL_SETTINGS:
                 kind, reason = "model", "the tiny Llama 3 made here stands in for the weights"
+            elif (nb, key) in NOISE_SETTINGS:
+                kind, reason = "model", NOISE_SETTINGS[(nb, key)]
             elif key in SCALE_SETTINGS:
                 kind, reason = "scale", "fewer posts, steps or replicates: the same code path"
             else:
