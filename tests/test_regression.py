@@ -159,6 +159,15 @@ def test_post_table_failed_is_wrong_english_left_out_translation_flag():
     assert reg.constant_variants(pred.assign(prediction="neutral")) == ["en"]
 
 
+def test_nothing_left_to_model_is_said_in_words():
+    # a model whose every generation failed to parse (the rehearsal's tiny Llama): notebook 05
+    # leaves its variants out as constant, and the fit says why instead of numpy's empty max
+    pred = simulate(lambda v, x: 1.0, variants=("en",), n_per_lang=2).assign(prediction="failed")
+    left = pred[~pred["variant"].isin(reg.constant_variants(pred))]
+    with pytest.raises(ValueError, match="no predictions to model.*method score"):
+        reg.fit_share_models(left, sim_shares(), "half_threshold")
+
+
 # --- known slopes recovered ---------------------------------------------------------------------
 
 

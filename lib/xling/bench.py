@@ -958,3 +958,91 @@ def describe_archive(result: dict) -> list[str]:
         f"{m['small']['posts']} at {m['small']['peak_rss_mb']:.0f} MB "
         f"({m['big_over_small_peak']:.2f}x)",
     ]
+
+
+# --------------------------------------------------------------------------------------------
+# The one-shot GPU check (bench/gpu_check.sh): the GPU's numbers against the CPU's, same files
+# --------------------------------------------------------------------------------------------
+
+
+def gpu_agreement(
+    run: str, variant: str = "en", n_posts: int = 100, seed: int = 1234, log=print
+) -> dict:
+    """The same test posts classified by one variant's files on the GPU and on the CPU: llama.cpp
+    Q4_K_M with every layer on the GPU (where the wheel can offload) against none, and the merged
+    model in transformers, bf16 on CUDA against fp32 on the CPU. Per pair: label agreement, mean
+    KL of the label distributions, the largest log-probability difference, posts/s of each side,
+    and peak GPU memory of the transformers side."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from xling import config as xconfig
+    from xling import data, models
+    from xling.models import layout, quantize
+    from xling.models.prompts import make_prompt
+    from xling.models.scorers import (
+        LlamaCppScorer,
+        TransformersScorer,
+        agreement_and_kl,
+        llama_gpu_offload,
+        score_posts,
+    )
+
+    if not torch.cuda.is_available():
+        raise RuntimeError("gpu_agreement needs a CUDA GPU; torch sees none")
+    run_dir = paths.RUNS / run
+    common = xconfig.load_profile(run).common if paths.profile_file(run).exists() else {}
+    posts = data.read_posts(run_dir / "posts.csv")
+    sample = quantize.comparison_posts(posts, n_posts, seed=seed)
+    merged = run_dir / "merged" / variant
+    tok = AutoTokenizer.from_pretrained(merged)
+    prompt = make_prompt(common.get("prompt_format", "plain"), tok)
+    base = models.resolve_base(common.get("base_model") or "embedded")
+    q4 = layout.model_files(run_dir, base, variant, "llamacpp-q4_k_m").model
+    out: dict = {"variant": variant, "n_posts": len(sample), "llama_gpu_offload": False}
+
+    def timed(scorer, desc):
+        t0 = time.perf_counter()
+        table = score_posts(scorer, sample, False, desc)
+        return table, len(sample) / (time.perf_counter() - t0)
+
+    def pair(name, cpu, cpu_rate, gpu, gpu_rate):
+        agree, kl = agreement_and_kl(cpu, gpu)
+        cols = [c for c in cpu.columns if c.startswith("logp_")]
+        diff = float(np.abs(cpu[cols].to_numpy() - gpu[cols].to_numpy()).max())
+        out[name] = {
+            "agreement": round(agree, 4),
+            "kl": round(kl, 6),
+            "max_abs_logp_diff": round(diff, 4),
+            "cpu_posts_per_s": round(cpu_rate, 1),
+            "gpu_posts_per_s": round(gpu_rate, 1),
+        }
+        log(
+            f"{name}: agreement {agree:.3f}, KL {kl:.5f}, "
+            f"posts/s CPU {cpu_rate:.1f} GPU {gpu_rate:.1f}"
+        )
+
+    scorer = LlamaCppScorer(q4, prompt, n_gpu_layers=0)
+    cpu_ll, cpu_ll_rate = timed(scorer, "llama.cpp CPU")
+    scorer.close()
+    if llama_gpu_offload():
+        out["llama_gpu_offload"] = True
+        scorer = LlamaCppScorer(q4, prompt, n_gpu_layers=-1)
+        gpu_ll, gpu_ll_rate = timed(scorer, "llama.cpp GPU")
+        scorer.close()
+        pair("llamacpp_q4_k_m", cpu_ll, cpu_ll_rate, gpu_ll, gpu_ll_rate)
+    else:
+        log("llama.cpp: this wheel has no GPU backend; its GPU side is skipped")
+        out["llamacpp_q4_k_m"] = {"skipped": "llama-cpp-python built without a GPU backend"}
+    kw = dict(use_safetensors=True, trust_remote_code=False)
+    model = AutoModelForCausalLM.from_pretrained(merged, dtype=torch.float32, **kw).eval()
+    cpu_tf, cpu_tf_rate = timed(TransformersScorer(model, tok, prompt), "transformers CPU")
+    del model
+    torch.cuda.reset_peak_memory_stats()
+    model = AutoModelForCausalLM.from_pretrained(merged, dtype=torch.bfloat16, **kw).to("cuda")
+    gpu_tf, gpu_tf_rate = timed(TransformersScorer(model.eval(), tok, prompt), "transformers GPU")
+    pair("transformers_bf16_vs_fp32", cpu_tf, cpu_tf_rate, gpu_tf, gpu_tf_rate)
+    out["transformers_bf16_vs_fp32"]["peak_gpu_gb"] = round(
+        torch.cuda.max_memory_allocated() / 1e9, 3
+    )
+    return out

@@ -1,10 +1,11 @@
 """Profiles: load params/<profile>.yaml and check it against the notebooks' parameters cells.
 
-A profile holds a ``common:`` block (passed to every notebook that declares the key) and one block
-per notebook (``00_data:`` ...). The schema is the notebooks themselves: each notebook's cell tagged
-``parameters`` declares every knob as ``name: type = literal  # comment``. An unknown key, or a
-value of the wrong type, is an error naming the key and the file, before anything runs (as
-nanoGPT's configurator and alignment-handbook's configs do).
+A profile holds a ``common:`` block (passed to every notebook that declares the key), one block
+per notebook (``00_data:`` ...) and optionally ``rehearses: PROFILE`` (it runs that profile's code
+path smaller: :mod:`xling.run.rehearsal`). The schema is the notebooks themselves: each
+notebook's cell tagged ``parameters`` declares every knob as ``name: type = literal  # comment``.
+An unknown key, or a value of the wrong type, is an error naming the key and the file, before
+anything runs (as nanoGPT's configurator and alignment-handbook's configs do).
 """
 
 from __future__ import annotations
@@ -210,6 +211,8 @@ class Profile:
     schema: dict[str, dict[str, Param]] = field(repr=False)
     #: the run's name: runs/<run>/ and figures/<run>/ (the profile's name unless --run gives one)
     run: str = ""
+    #: the profile whose code path this one rehearses on a smaller scale (``rehearses: full``)
+    rehearses: str | None = None
 
     def __post_init__(self):
         self.run = self.run or self.name
@@ -289,6 +292,11 @@ def load_profile(
         raise ConfigError(f"{file}: the top level must be a mapping of blocks")
 
     schema = {nb: notebook_parameters(p) for nb, p in notebook_paths().items()}
+    rehearses = raw.pop("rehearses", None)
+    if rehearses is not None and (
+        not isinstance(rehearses, str) or not paths.profile_file(rehearses).exists()
+    ):
+        raise ConfigError(f"{file}: 'rehearses' must name another profile, got {rehearses!r}")
     common = dict(raw.pop("common", None) or {})
     blocks: dict[str, dict[str, Any]] = {}
     for block, values in raw.items():
@@ -329,7 +337,7 @@ def load_profile(
                 )
             _check(source, f"{block}.{key}", value, schema[block][key], block)
     _check_task_source(source, common, blocks)
-    return Profile(name, file, common, blocks, schema, run=run or "")
+    return Profile(name, file, common, blocks, schema, run=run or "", rehearses=rehearses)
 
 
 def _check_task_source(source: str, common: dict[str, Any], blocks: dict[str, dict]) -> None:

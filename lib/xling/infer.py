@@ -85,6 +85,7 @@ def classify(
     desc: str = "",
     device: str = "cpu",
     scorer=None,
+    n_gpu_layers: int = 0,
 ) -> pd.DataFrame:
     """Classify ``posts`` (columns post_id, text) with one model; returns post_id, prediction,
     raw_output and, for ``score``, each label's log-probability (the prompt's task's labels).
@@ -104,7 +105,7 @@ def classify(
     todo = [i for i, k in enumerate(keys) if k not in done]
     if todo:
         own = scorer is None
-        scorer = scorer or open_scorer(files, prompt, device)
+        scorer = scorer or open_scorer(files, prompt, device, n_gpu_layers)
         path.parent.mkdir(parents=True, exist_ok=True)
         end_cut_line(path)
         texts = posts["text"].tolist()
@@ -164,6 +165,7 @@ def predict(
     progress: bool = True,
     device: str = "cpu",
     translated_column: str = "text_en",
+    n_gpu_layers: int = 0,
 ) -> pd.DataFrame:
     """The predictions table for every (variant, backend, method, input) over ``posts``.
 
@@ -172,6 +174,7 @@ def predict(
     one, and English posts, are left out). Columns as in
     ``xling.metrics.PREDICTION_COLUMNS``. Every post is cached as it finishes (see
     :func:`classify`); a model is opened only when some post is not cached yet.
+    ``n_gpu_layers``: llama.cpp's layers on a GPU (0: none).
     """
     from xling.schema import PREDICTION_COLUMNS
 
@@ -200,7 +203,7 @@ def predict(
                         if scorer is None and _needs_model(
                             files, method, sub, prompt, max_new_tokens
                         ):
-                            scorer = open_scorer(files, prompt, device)
+                            scorer = open_scorer(files, prompt, device, n_gpu_layers)
                         out = classify(
                             sub,
                             files,

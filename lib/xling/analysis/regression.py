@@ -444,6 +444,12 @@ def fit_share_models(
     """Models 1, 3 and 4 under one coding. ``compare`` is (reference, variant) for model 4 and
     the reference level of model 1."""
     reference, variant = compare
+    if selected.empty:
+        raise ValueError(
+            "no predictions to model: every variant was left out or none was selected (a model "
+            "whose answers all failed to parse, or that gives one answer for every post, says "
+            "nothing about languages; model its scores instead: method score)"
+        )
     table = post_table(selected, shares, coding, posts, exclude_langs, reference)
     lang_acc = language_accuracy(table, exclude_labels)
     glm, glm_coefs = fit_post_glm(table, coding, alpha)

@@ -1,5 +1,5 @@
-"""The base model: the embedded GGUF from PyPI (dequantized once, cached by sha256), a local folder
-or a hub id in the local cache.
+"""The base model: the embedded GGUF from PyPI (dequantized once, cached by sha256), the rehearsal
+profile's tiny Llama 3 (made here once), a local folder or a hub id in the local cache.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from pathlib import Path
 from xling import paths
 from xling.models.errors import ModelError
 from xling.models.gguf import check_gguf
+from xling.models.tiny import TINY_LLAMA, tiny_llama_folder
 
 #: The spec naming the model shipped on PyPI.
 EMBEDDED = "embedded"
@@ -111,6 +112,9 @@ def resolve_base(spec: str) -> BaseModel:
         gguf_path = embedded_gguf()
         sha = sha256_file(gguf_path)
         return BaseModel(spec, _dequantized_folder(gguf_path, sha), gguf_path, sha)
+    if spec == TINY_LLAMA:  # the rehearsal's tiny Llama 3, made here (xling.models.tiny)
+        folder = tiny_llama_folder()
+        return BaseModel(spec, folder, None, sha256_file(folder / "model.safetensors"))
     path = paths.resolve(spec)
     if path.suffix == ".gguf":
         check_gguf(path)

@@ -179,6 +179,15 @@ def _peak_rss_gb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
 
 
+def _peak_gpu_gb() -> float | None:
+    """The most GPU memory torch held at once in this process (None where CUDA was never used)."""
+    import torch
+
+    if not torch.cuda.is_available() or not torch.cuda.is_initialized():
+        return None
+    return round(torch.cuda.max_memory_allocated() / 1e9, 2)
+
+
 def load_for_training(model_folder, settings: TrainSettings, device: str = "cpu"):
     """The frozen base model for LoRA training: in ``settings.dtype``, or with
     ``base_quant="nf4"`` in 4-bit NF4 (QLoRA, as the paper trained; needs bitsandbytes and a
@@ -333,6 +342,7 @@ def finetune_lora(
         "tokens": tokens,
         "tokens_per_second": round(tokens / seconds, 1) if seconds else None,
         "peak_rss_gb": round(_peak_rss_gb(), 2),
+        "peak_gpu_gb": _peak_gpu_gb(),
         "first_loss": history[0]["loss"] if history else None,
         "final_loss": float(np.mean([h["loss"] for h in history[-5:]])) if history else None,
         **(extra_meta or {}),
@@ -434,6 +444,7 @@ def summarize_runs(results: dict[str, RunResult]) -> pd.DataFrame:
                 "wall_seconds": m["wall_seconds"],
                 "tokens_per_second": m["tokens_per_second"],
                 "peak_rss_gb": m["peak_rss_gb"],
+                "peak_gpu_gb": m.get("peak_gpu_gb"),
                 "first_loss": round(m["first_loss"], 3),
                 "final_loss": round(m["final_loss"], 3),
                 "reused": r.reused,

@@ -60,6 +60,23 @@ def plain_prompt(task: Task | str | None = None) -> Prompt:
     return Prompt("plain", f"{task.instruction('plain')}\n", "Post: {text}\nAnswer =", task)
 
 
+def adds_bos(tokenizer) -> str | None:
+    """The BOS token's text when tokenizing adds it by itself (Llama 3's tokenizers do, on both
+    sides: transformers' post-processor and llama.cpp's ``add_bos``), else None."""
+    bos = getattr(tokenizer, "bos_token", None)
+    if not bos:
+        return None
+    ids = tokenizer("x").input_ids
+    return bos if ids and ids[0] == tokenizer.bos_token_id else None
+
+
+def _drop_bos(text: str, bos: str | None) -> str:
+    """A rendered prompt without its leading BOS token when the tokenizer adds one anyway: Llama
+    3's chat template writes ``<|begin_of_text|>`` and its tokenizers add it again, and a prompt
+    that starts with two BOS tokens is not the prompt the model was trained on."""
+    return text[len(bos) :] if bos and text.startswith(bos) else text
+
+
 def chat_prompt(tokenizer, task: Task | str | None = None) -> Prompt:
     """The task's prompt through the tokenizer's chat template (instruction-tuned models): its
     system message (when it gives one) and its instruction, then the post."""
@@ -70,15 +87,18 @@ def chat_prompt(tokenizer, task: Task | str | None = None) -> Prompt:
         messages.append({"role": "system", "content": task.instruction("chat", "system")})
     messages.append({"role": "user", "content": f"{task.instruction('chat')}\n\nPost: {marker}"})
     rendered = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-    prefix, rest = rendered.split(marker)
+    prefix, rest = _drop_bos(rendered, adds_bos(tokenizer)).split(marker)
     return Prompt("chat", prefix, "{text}" + rest + "Answer =", task)
 
 
-def paper_template(workbook: str | os.PathLike[str], task: Task | str | None = None) -> Prompt:
+def paper_template(
+    workbook: str | os.PathLike[str], task: Task | str | None = None, bos: str | None = None
+) -> Prompt:
     """The authors' exact training prompt, read from one of their checked workbooks: the ``text``
     column holds the full prompt with the tweet inside it, so the tweet is cut out to get the
     template. Nothing of it is stored in this repository. Only a task whose file says so
-    (``prompts.paper.from: authors_workbook``, the paper's) has this format."""
+    (``prompts.paper.from: authors_workbook``, the paper's) has this format. ``bos``: the BOS
+    token's text, dropped from the front when the tokenizer adds it itself (:func:`adds_bos`)."""
     import pandas as pd
 
     task = load_task(task)
@@ -93,12 +113,63 @@ def paper_template(workbook: str | os.PathLike[str], task: Task | str | None = N
     df = pd.read_excel(Path(workbook), dtype=str).dropna(subset=["text", "plaintext"])
     for full, post in zip(df["text"], df["plaintext"], strict=True):
         if post in full:
-            before, after = full.split(post, 1)
+            before, after = _drop_bos(full, bos).split(post, 1)
             cut = after.rfind("Answer =")
             if cut < 0:
                 continue
             return Prompt("paper", before, "{text}" + after[: cut + len("Answer =")], task)
     raise ValueError(f"{workbook}: no row whose prompt contains its post and 'Answer ='")
+
+
+def authors_example(workbook: str | os.PathLike[str], row: int = 0) -> tuple[str, str]:
+    """``(post, text)`` of one row of the authors' checked workbook: the tweet and the full
+    training prompt they built for it (answer included)."""
+    import pandas as pd
+
+    df = pd.read_excel(Path(workbook), dtype=str).dropna(subset=["text", "plaintext"])
+    if row >= len(df):
+        raise ValueError(f"{workbook}: no row {row} with both text and plaintext")
+    return df["plaintext"].iloc[row], df["text"].iloc[row]
+
+
+#: A special token of Llama 3's kind as written in a prompt: ``<|eot_id|>``.
+_SPECIAL = re.compile(r"<\|[A-Za-z0-9_]+\|>")
+
+
+def special_skeleton(text: str) -> list[str]:
+    """The special tokens a prompt text names, in order (its chat structure without the words)."""
+    return _SPECIAL.findall(text)
+
+
+def check_chat_prompt(prompt: Prompt, tokenizer, authors_text: str, post: str) -> list[str]:
+    """What is wrong with ``prompt`` as a Llama 3 chat prompt, judged against the authors' own
+    training prompt for the same post (their ``text`` column): one line per problem, none when
+    it is right.
+
+    - every special token the prompt writes is one token of the tokenizer's vocabulary (a
+      misspelt ``<|eot|>`` would be read as a dozen ordinary tokens);
+    - the prompt for ``post``, up to ``Answer =``, has the authors' sequence of special tokens
+      (begin of text, system header, end of turn, user header, end of turn, assistant header),
+      the BOS the tokenizer adds counted in;
+    - tokenized, it starts with exactly one BOS token."""
+    problems = []
+    ours = prompt.render(post)
+    bos = adds_bos(tokenizer)
+    vocab = tokenizer.get_vocab()
+    for name in dict.fromkeys(special_skeleton(ours)):
+        if name not in vocab:
+            problems.append(f"{name} is not a token of the tokenizer (it would be split up)")
+    theirs = authors_text[: authors_text.rfind("Answer =")]
+    got = ([bos] if bos else []) + special_skeleton(ours)
+    want = special_skeleton(theirs)
+    if got != want:
+        problems.append(f"special tokens {got} differ from the authors' {want}")
+    ids = tokenizer(ours).input_ids
+    if tokenizer.bos_token_id is not None:
+        n_bos = next((i for i, t in enumerate(ids) if t != tokenizer.bos_token_id), len(ids))
+        if n_bos != 1:
+            problems.append(f"the tokenized prompt starts with {n_bos} BOS tokens, not 1")
+    return problems
 
 
 def make_prompt(
@@ -115,7 +186,9 @@ def make_prompt(
     if name == "paper":
         if not workbook:
             raise ValueError("prompt 'paper' needs one of the authors' checked workbooks")
-        return paper_template(workbook, task)
+        return paper_template(
+            workbook, task, adds_bos(tokenizer) if tokenizer is not None else None
+        )
     raise ValueError(f"unknown prompt {name!r}; expected plain, chat or paper")
 
 

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from xling.models.errors import QuantizeError
 from xling.models.gguf import splice_gguf
+from xling.models.tiny import LLAMA3_SPLIT
 from xling.schema import QUANT_TYPES
 
 
@@ -76,10 +77,83 @@ def merge_adapter(base_folder: Path, adapter: Path, out: Path) -> Path:
     return out
 
 
-def _run_converter(script: str, args: list[str], out: Path) -> None:
+#: Llama 3's pre-tokenizer as tokenizer.json writes it: the split pattern, then the byte-level
+#: mapping without its own regex. llama.cpp calls it ``llama-bpe``.
+LLAMA3_PRE_TOKENIZER = {
+    "type": "Sequence",
+    "pretokenizers": [
+        {
+            "type": "Split",
+            "pattern": {"Regex": LLAMA3_SPLIT},
+            "behavior": "Isolated",
+            "invert": False,
+        },
+        {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True, "use_regex": False},
+    ],
+}
+
+
+def tokenizer_pre_override(model_folder: Path) -> str | None:
+    """``llama-bpe`` when the folder's tokenizer.json pre-tokenizes exactly as Llama 3's does,
+    else None.
+
+    llama.cpp's converter names a BPE pre-tokenizer by the sha256 of the token ids it gives for a
+    fixed text and refuses any hash it does not know ("BPE pre-tokenizer was not recognized").
+    The ids depend on the vocabulary, so a tokenizer with Llama 3's pre-tokenizer and a vocabulary
+    of its own (the tiny Llama of the rehearsal profile) cannot match Llama 3's hash, though
+    llama.cpp's ``llama-bpe`` pre-tokenization is the right one for it. For such a folder, and
+    only when the hash is unknown, the converter is told the name instead (the real Llama 3's
+    hash is known and taken as it is). The installed converter is not changed: it runs inside
+    a small wrapper that answers ``get_vocab_base_pre`` where the converter raises. A test checks
+    that llama.cpp then tokenizes as transformers does."""
+    file = Path(model_folder) / "tokenizer.json"
+    if not file.exists():
+        return None
+    with file.open(encoding="utf-8") as f:
+        tok = json.load(f)
+    if tok.get("model", {}).get("type") != "BPE":
+        return None
+    return "llama-bpe" if tok.get("pre_tokenizer") == LLAMA3_PRE_TOKENIZER else None
+
+
+#: Runs a converter script with a known pre-tokenizer name for a hash it does not know (argv: the
+#: script, the name, then the script's own arguments). gguf-py beside the script comes first on
+#: the path, as the script itself arranges, so that the bundled gguf is imported, not PyPI's.
+_PRE_OVERRIDE = """
+import runpy, sys
+from pathlib import Path
+script, pre = sys.argv[1], sys.argv[2]
+sys.argv = [script, *sys.argv[3:]]
+here = str(Path(script).parent)
+sys.path[:0] = [here, str(Path(here) / "gguf-py")]
+import conversion.base as base
+known = base.TextModel.get_vocab_base_pre
+def get_vocab_base_pre(self, tokenizer):
+    try:
+        return known(self, tokenizer)
+    except NotImplementedError:
+        print(f"xling: pre-tokenizer hash not known to the converter; using {pre!r}")
+        return pre
+base.TextModel.get_vocab_base_pre = get_vocab_base_pre
+runpy.run_path(script, run_name="__main__")
+"""
+
+
+def _run_converter(
+    script: str, args: list[str], out: Path, tokenizer_pre: str | None = None
+) -> None:
     tmp = out.with_name(out.name + ".partial")
     tmp.unlink(missing_ok=True)
-    cmd = [sys.executable, str(converter_script(script)), *args, "--outfile", str(tmp)]
+    path = str(converter_script(script))
+    head = (
+        [sys.executable, "-c", _PRE_OVERRIDE, path, tokenizer_pre]
+        if tokenizer_pre
+        else [
+            sys.executable,
+            path,
+        ]
+    )
+    cmd = [*head, *args, "--outfile", str(tmp)]
     res = subprocess.run(cmd, capture_output=True, text=True)
     if res.returncode != 0 or not tmp.exists():
         tmp.unlink(missing_ok=True)
@@ -91,7 +165,12 @@ def _run_converter(script: str, args: list[str], out: Path) -> None:
 def convert_to_gguf(model_folder: Path, out: Path, outtype: str = "f16") -> Path:
     """A safetensors model folder -> one GGUF file (llama.cpp's convert_hf_to_gguf.py)."""
     if not out.exists():
-        _run_converter("convert_hf_to_gguf.py", [str(model_folder), "--outtype", outtype], out)
+        _run_converter(
+            "convert_hf_to_gguf.py",
+            [str(model_folder), "--outtype", outtype],
+            out,
+            tokenizer_pre_override(Path(model_folder)),
+        )
     return out
 
 
@@ -266,11 +345,18 @@ def run_files(files, run_dir: Path) -> list[Path]:
 
 
 def compare_files(
-    files, base, posts, prompt_format: str = "plain", progress: bool = True, task=None
+    files,
+    base,
+    posts,
+    prompt_format: str = "plain",
+    progress: bool = True,
+    task=None,
+    n_gpu_layers: int = 0,
 ):
     """Score ``posts`` with the unquantized merged model and with every file; one row per
     (variant, backend): agreement and KL against the unquantized model, accuracy, posts/s.
-    ``task``: whose labels the prompt asks for (default the paper's)."""
+    ``task``: whose labels the prompt asks for (default the paper's). ``n_gpu_layers``:
+    llama.cpp's layers on a GPU (the unquantized model runs fp32 on the CPU)."""
     import pandas as pd
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -314,7 +400,7 @@ def compare_files(
         )
         for r in group.itertuples():
             lora = r.lora if isinstance(r.lora, str) and r.lora else None  # pandas: None -> NaN
-            scorer = LlamaCppScorer(r.file, prompt, lora=lora)
+            scorer = LlamaCppScorer(r.file, prompt, lora=lora, n_gpu_layers=n_gpu_layers)
             t0 = time.perf_counter()
             got = score_posts(scorer, posts, progress, f"{variant} {r.backend}")
             rate = len(posts) / (time.perf_counter() - t0)
@@ -348,6 +434,7 @@ def finetune_check(
     seed: int = 0,
     progress: bool = True,
     task=None,
+    n_gpu_layers: int = 0,
 ):
     """Predictions of the untuned base model (its Q4_K_M GGUF, variant ``base``) and of each
     variant's ``eval_backend`` file on the test posts of that variant's own training languages
@@ -369,7 +456,8 @@ def finetune_check(
         chosen[variant] = sub
     union = pd.concat(chosen.values()).drop_duplicates("post_id")
     base_row = files[files["backend"] == "llamacpp-q4_k_m+lora"].iloc[0]
-    scorer = LlamaCppScorer(base_row["file"], prompt)  # the base GGUF alone: no adapter
+    # the base GGUF alone: no adapter
+    scorer = LlamaCppScorer(base_row["file"], prompt, n_gpu_layers=n_gpu_layers)
     base_pred = score_posts(scorer, union, progress, "base (untuned)").set_index("post_id")
     scorer.close()
     rows = [
@@ -383,7 +471,7 @@ def finetune_check(
             raise ValueError(f"no {eval_backend} file for variant {variant}")
         r = r.iloc[0]
         lora = r["lora"] if isinstance(r["lora"], str) and r["lora"] else None
-        scorer = LlamaCppScorer(r["file"], prompt, lora=lora)
+        scorer = LlamaCppScorer(r["file"], prompt, lora=lora, n_gpu_layers=n_gpu_layers)
         pred = score_posts(scorer, sub, progress, f"{variant} {eval_backend}")
         scorer.close()
         rows.append(sub.assign(variant=variant, prediction=pred["prediction"].to_numpy()))

@@ -38,6 +38,24 @@ def quiet_stderr():
             os.close(saved)
 
 
+def llama_gpu_offload() -> bool:
+    """Whether the installed llama-cpp-python was built with a GPU backend (CUDA, Metal, ...)."""
+    import llama_cpp
+
+    return bool(llama_cpp.llama_supports_gpu_offload())
+
+
+def check_gpu_layers(n_gpu_layers: int) -> None:
+    """Refuse ``n_gpu_layers`` other than 0 where llama.cpp cannot offload (a CPU-only wheel)."""
+    if not isinstance(n_gpu_layers, int) or n_gpu_layers < -1:
+        raise ValueError(f"n_gpu_layers {n_gpu_layers!r}: 0 (CPU), -1 (all layers) or a count")
+    if n_gpu_layers and not llama_gpu_offload():
+        raise RuntimeError(
+            f"n_gpu_layers {n_gpu_layers}: this llama-cpp-python has no GPU backend (a CPU "
+            "build); set n_gpu_layers: 0, or install a CUDA build (CMAKE_ARGS=-DGGML_CUDA=on)"
+        )
+
+
 def _log_softmax_at(logits: np.ndarray, ids: list[int]) -> np.ndarray:
     m = logits.max()
     lse = m + np.log(np.exp(logits - m).sum())
@@ -87,11 +105,16 @@ def open_llama(
     n_threads: int | None,
     seed: int,
     what: str = "model",
+    n_gpu_layers: int = 0,
 ):
     """A GGUF model (and LoRA GGUF) opened in llama.cpp, quietly, after checking the files: a
     missing one is a FileNotFoundError and a truncated one a ModelError naming it, not
-    llama.cpp's "failed to load". Shared by the scorer and :mod:`xling.translate`."""
+    llama.cpp's "failed to load". Shared by the scorer and :mod:`xling.translate`.
+    ``n_gpu_layers``: layers offloaded to a GPU (0 none, -1 all); a llama-cpp-python built
+    without GPU support is refused for anything but 0, rather than silently running on the CPU."""
     import llama_cpp
+
+    check_gpu_layers(n_gpu_layers)
 
     from xling.models.gguf import check_gguf
 
@@ -108,6 +131,7 @@ def open_llama(
             n_ctx=n_ctx,
             n_batch=min(n_ctx, 512),
             n_threads=n_threads or os.cpu_count(),
+            n_gpu_layers=n_gpu_layers,
             logits_all=False,
             seed=seed,
             verbose=False,
@@ -125,9 +149,12 @@ class LlamaCppScorer:
         n_ctx: int = 2048,
         n_threads: int | None = None,
         seed: int = 0,
+        n_gpu_layers: int = 0,
     ):
         self.prompt = prompt
-        self.llm = open_llama(gguf, lora, n_ctx=n_ctx, n_threads=n_threads, seed=seed)
+        self.llm = open_llama(
+            gguf, lora, n_ctx=n_ctx, n_threads=n_threads, seed=seed, n_gpu_layers=n_gpu_layers
+        )
         self.n_vocab = self.llm.n_vocab()
         self.answers = answer_tokens(self.tokenize, prompt)
         self.prefix = self.tokenize(prompt.prefix)
@@ -213,6 +240,7 @@ class LlamaCppBatchScorer:
         n_threads: int | None = None,
         seed: int = 0,
         flash_attn: bool = True,
+        n_gpu_layers: int = 0,
     ):
         import ctypes
 
@@ -222,7 +250,9 @@ class LlamaCppBatchScorer:
             raise ValueError("batch_size and max_batch_tokens must be positive")
         self.prompt, self.batch_size, self.max_batch_tokens = prompt, batch_size, max_batch_tokens
         # the Llama object holds the model (and LoRA adapter); its own small context is unused
-        self.llm = open_llama(gguf, lora, n_ctx=32, n_threads=n_threads, seed=seed)
+        self.llm = open_llama(
+            gguf, lora, n_ctx=32, n_threads=n_threads, seed=seed, n_gpu_layers=n_gpu_layers
+        )
         self.n_vocab = self.llm.n_vocab()
         self.answers = answer_tokens(self.tokenize, prompt)
         self.label_ids = [self.answers.label_token[label] for label in prompt.labels]
@@ -465,10 +495,11 @@ def gguf_size_mb(path: str | os.PathLike[str]) -> float:
     return Path(path).stat().st_size / 1e6
 
 
-def open_scorer(files: ModelFiles, prompt: Prompt, device: str = "cpu"):
-    """A scorer for ``files``: LlamaCppScorer or TransformersScorer."""
+def open_scorer(files: ModelFiles, prompt: Prompt, device: str = "cpu", n_gpu_layers: int = 0):
+    """A scorer for ``files``: LlamaCppScorer (``n_gpu_layers`` on a GPU) or TransformersScorer
+    (on ``device``)."""
     if files.engine == "llamacpp":
-        return LlamaCppScorer(files.model, prompt, lora=files.lora)
+        return LlamaCppScorer(files.model, prompt, lora=files.lora, n_gpu_layers=n_gpu_layers)
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 

