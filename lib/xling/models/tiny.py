@@ -80,9 +80,11 @@ def _corpus() -> list[str]:
     in a fixed order (the same text gives the same merges)."""
     import pandas as pd
 
-    from xling.models.prompts import CATEGORIES, INSTRUCTION, SYSTEM
+    from xling.tasks import load_task
 
-    texts = [SYSTEM, INSTRUCTION, CATEGORIES, "Post: Answer = 1 2 3 4 [1] [2] [3] [4]"]
+    task = load_task()  # the paper's: its chat prompt's system message, instruction, categories
+    texts = [task.instruction("chat", "system"), task.instruction("chat"), task.categories()]
+    texts += ["Post: Answer = 1 2 3 4 [1] [2] [3] [4]"]
     for path in sorted(paths.DEMO_POSTS.glob("*.csv")):
         df = pd.read_csv(path, dtype=str, keep_default_na=False)
         texts += df["text"].tolist() + (df["text_en"].tolist() if "text_en" in df else [])
