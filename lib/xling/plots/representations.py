@@ -193,25 +193,19 @@ def plot_pca_grid(pca: pd.DataFrame, layers: list[int], title: str = "") -> Figu
     ]
     # two legends, each titled with the rows it reads: one list would run languages and labels
     # together, and some of their colours are alike
-    top = fig.legend(
-        handles=by_language,
-        loc="upper right",
-        bbox_to_anchor=(1, 0.9),
-        fontsize=7,
-        frameon=False,
-        title="rows 'by language'",
-        title_fontsize=7,
-    )
-    fig.add_artist(top)
-    fig.legend(
-        handles=by_label,
-        loc="lower right",
-        bbox_to_anchor=(1, 0.1),
-        fontsize=7,
-        frameon=False,
-        title="rows 'by label'",
-        title_fontsize=7,
-    )
+    for handles, where, y, rows in (
+        (by_language, "upper right", 0.9, "language"),
+        (by_label, "lower right", 0.1, "label"),
+    ):
+        fig.legend(  # a figure keeps every legend it is given (an axes keeps its last)
+            handles=handles,
+            loc=where,
+            bbox_to_anchor=(1, y),
+            fontsize=7,
+            frameon=False,
+            title=f"rows 'by {rows}'",
+            title_fontsize=7,
+        )
     position = pca["position"].iloc[0] if len(pca) else ""
     fig.suptitle(
         title or f"PCA of the posts' representations ({position} of post tokens)", fontsize=11
