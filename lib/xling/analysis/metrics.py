@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from xling.data.summaries import commonest_label
 from xling.schema import FAILED
 from xling.tasks import load_task
 
@@ -173,13 +174,12 @@ def by_evalset(
     rows = []
     for key, g in predictions.groupby(GROUP, sort=False):
         ci = bootstrap_scores(g["label"], g["prediction"], n_boot, seed=seed, task=task)
-        counts = g["label"].value_counts()
-        top = sorted(counts.index[counts == counts.max()])[0]  # ties: the first by name
+        top, share = commonest_label(g["label"])
         rows.append(
             {
                 **dict(zip(GROUP, key, strict=True)),
                 **scores(g["label"], g["prediction"], task),
-                "floor": float(counts.max() / len(g)),
+                "floor": share,
                 "floor_label": top,
                 "acc_ci_low": ci["accuracy"][0],
                 "acc_ci_high": ci["accuracy"][1],

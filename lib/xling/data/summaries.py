@@ -105,16 +105,21 @@ def example_posts(posts: pd.DataFrame, n: int = 2, seed: int = 0) -> pd.DataFram
     return pd.concat(picked).loc[:, cols].reset_index(drop=True)
 
 
+def commonest_label(labels: pd.Series) -> tuple[str, float]:
+    """The commonest label and its share: the accuracy of always answering it, the floor a
+    classifier's accuracy is read against. Ties go to the label first by name."""
+    counts = labels.value_counts()
+    top = sorted(counts.index[counts == counts.max()])[0]
+    return top, float(counts.max() / len(labels))
+
+
 def label_floor(posts: pd.DataFrame, splits: tuple[str, ...] = EVAL_SPLITS) -> pd.DataFrame:
     """Per evaluation set: its posts, the commonest label and its share, the accuracy of always
-    answering that label (the floor for that set). Ties go to the label first by name."""
+    answering that label (the floor for that set; :func:`commonest_label`)."""
     rows = []
     for evalset, g in posts[posts["split"].isin(splits)].groupby("evalset"):
-        counts = g["label"].value_counts()
-        top = sorted(counts.index[counts == counts.max()])[0]
-        rows.append(
-            {"evalset": evalset, "n": len(g), "floor_label": top, "floor": counts.max() / len(g)}
-        )
+        top, share = commonest_label(g["label"])
+        rows.append({"evalset": evalset, "n": len(g), "floor_label": top, "floor": share})
     order = {lang: i for i, lang in enumerate(PAPER_LANGS)}
     table = pd.DataFrame(rows, columns=["evalset", "n", "floor_label", "floor"])
     # language sets in the paper's order, then the evaluation files' sets (never two letters)
