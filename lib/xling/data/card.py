@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from xling.data.sources import same_text_key
 from xling.data.summaries import count_posts, label_floor
 from xling.schema import EVAL_SPLITS
 
@@ -33,11 +34,10 @@ def _md(table: pd.DataFrame, index: bool = False) -> str:
 
 
 def duplicate_texts(posts: pd.DataFrame) -> pd.DataFrame:
-    """Texts that occur more than once within a language (trimmed): one row per text with the
-    number of posts, their splits and labels, and whether the labels agree."""
-    key = posts["lang"].astype(str) + "\x00" + posts["text"].astype(str).str.strip()
+    """Texts that occur more than once within a language (:func:`same_text_key`): one row per
+    text with the number of posts, their splits and labels, and whether the labels agree."""
     rows = []
-    for _, g in posts.groupby(key, sort=False):
+    for _, g in posts.groupby(same_text_key(posts), sort=False):
         if len(g) > 1:
             rows.append(
                 {

@@ -91,13 +91,23 @@ def _from_user_table(
     return validate_posts(resolve_conflicts(out, file, conflicts), file, task=task)
 
 
+def same_text_key(posts: pd.DataFrame) -> pd.Series:
+    """What makes two posts the same text: their language and their text, trimmed (NA where the
+    text is missing, so that groupby leaves those rows to the empty-text check)."""
+    return posts["lang"].astype(str) + "\x00" + posts["text"].astype("string").str.strip()
+
+
+def _file_rows(posts: pd.DataFrame) -> pd.Series:
+    """Each post's row in its file (``_row``; else its position, after a header line)."""
+    return posts["_row"] if "_row" in posts.columns else pd.Series(posts.index + 2, posts.index)
+
+
 def label_conflicts(posts: pd.DataFrame) -> list[tuple[str, list[int], list[str]]]:
-    """Texts labelled differently in two or more rows (the text trimmed, within a language):
-    ``(text, rows, labels)`` for each, rows as the file numbers them (``_row``)."""
-    key = posts["lang"].astype(str) + "\x00" + posts["text"].astype("string").str.strip()
-    rows = posts["_row"] if "_row" in posts.columns else pd.Series(posts.index + 2, posts.index)
+    """Texts labelled differently in two or more rows (:func:`same_text_key`): ``(text, rows,
+    labels)`` for each, rows as the file numbers them (``_row``)."""
+    rows = _file_rows(posts)
     found = []
-    for _, group in posts.groupby(key, sort=False):
+    for _, group in posts.groupby(same_text_key(posts), sort=False):
         if len(group) > 1 and group["label"].nunique() > 1:
             found.append(
                 (
@@ -131,7 +141,7 @@ def resolve_conflicts(posts: pd.DataFrame, file, how: str = "refuse") -> pd.Data
             "fix the labels, or set conflicting_labels to drop (every such row) or first "
             "(keep the first row)",
         )
-    rows_of = posts["_row"] if "_row" in posts.columns else pd.Series(posts.index + 2, posts.index)
+    rows_of = _file_rows(posts)
     drop = set()
     for _, bad_rows, _ in found:
         drop.update(bad_rows if how == "drop" else bad_rows[1:])
