@@ -18,7 +18,14 @@ import pandas as pd
 from xling import paths
 from xling.data.readers import PaperFile, paper_files, read_paper_file, read_table
 from xling.data.validate import PostsError, canonical_lang, normalize_labels, validate_posts
-from xling.schema import CONFLICTS, LANG_ALIASES, PAPER_LANGS, REQUIRED_USER_COLUMNS, SPLITS
+from xling.schema import (
+    CONFLICTS,
+    LABELS,
+    LANG_ALIASES,
+    PAPER_LANGS,
+    REQUIRED_USER_COLUMNS,
+    SPLITS,
+)
 from xling.tasks import load_task
 
 
@@ -580,8 +587,6 @@ def stratified_sample(posts: pd.DataFrame, n: int, seed: int = 0) -> pd.DataFram
     drawn at random with ``seed``."""
     if n >= len(posts):
         return posts
-    from xling.schema import LABELS
-
     counts = posts["label"].value_counts().reindex(list(LABELS), fill_value=0)
     exact = counts / counts.sum() * n
     quota = np.floor(exact).astype(int)
