@@ -7,7 +7,9 @@ LoRA GGUF) and ``transformers`` (the unquantized model). Method ``score`` evalua
 per post and reads the log-probability of each label's answer tokens: no output can fail to parse,
 and the per-label distribution lets quantized and unquantized models be compared (agreement, KL).
 Method ``generate`` is the paper's way: greedy decoding of a few tokens after ``Answer =``, the
-label parsed from the text; output that names no category is kept as ``failed``.
+label parsed from the text; output that names no category is kept as ``failed``. Method
+``calibrated`` is ``score`` divided by the model's own prior, read from content-free inputs
+(:mod:`xling.models.calibration`, Zhao et al. 2021).
 With llama.cpp the instruction prefix shared by all posts is evaluated once and its KV cache kept,
 so a post costs only its own tokens. :func:`classify` caches every finished post on disk, so a
 re-run or an interrupted run never classifies a post twice.
@@ -23,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from xling.models.calibration import CONTENT_FREE, calibrate, content_free_prior
 from xling.models.prompts import Prompt, parse_answer
 from xling.models.scorers import ModelFiles, TransformersScorer, open_scorer
 from xling.schema import METHODS
@@ -98,6 +101,10 @@ def classify(
 
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; one of {', '.join(METHODS)}")
+    if method == "calibrated":
+        return _classify_calibrated(
+            posts, files, prompt, max_new_tokens, progress, desc, device, scorer, n_gpu_layers
+        )
     path = cache_file(files, method, prompt, max_new_tokens)
     labels = prompt.labels
     done = read_jsonl_cache(path)
@@ -150,6 +157,99 @@ def classify(
         logp = np.array([done[k]["logp"] for k in keys]).reshape(-1, len(labels))
         for j, label in enumerate(labels):
             out[f"logp_{label}"] = logp[:, j]
+    return out
+
+
+def content_free_posts() -> pd.DataFrame:
+    """Zhao et al.'s content-free inputs as posts (``content-free-0`` ...), scored like any post."""
+    return pd.DataFrame(
+        {
+            "post_id": [f"content-free-{i}" for i in range(len(CONTENT_FREE))],
+            "text": list(CONTENT_FREE),
+        }
+    )
+
+
+def model_prior(
+    files: ModelFiles,
+    prompt: Prompt,
+    device: str = "cpu",
+    scorer=None,
+    n_gpu_layers: int = 0,
+    max_new_tokens: int = 3,
+) -> np.ndarray:
+    """One model's prior over the task's labels (:func:`calibration.content_free_prior`): its
+    label distribution on the content-free inputs, through the prompt and the score cache
+    (whose key holds ``max_new_tokens``: pass the one the posts were scored with)."""
+    cf = classify(
+        content_free_posts(),
+        files,
+        prompt,
+        "score",
+        max_new_tokens,
+        progress=False,
+        device=device,
+        scorer=scorer,
+        n_gpu_layers=n_gpu_layers,
+    )
+    return content_free_prior(cf[[f"logp_{label}" for label in prompt.labels]].to_numpy())
+
+
+def model_priors(
+    files_for,
+    variants,
+    backend: str,
+    prompt: Prompt,
+    device: str = "cpu",
+    n_gpu_layers: int = 0,
+    max_new_tokens: int = 3,
+) -> pd.DataFrame:
+    """Each model's content-free prior (:func:`model_prior`) on one backend: one row per variant,
+    one column per label, each row summing to 1."""
+    rows = {}
+    for variant in variants:
+        files = files_for(variant, backend)
+        rows[variant] = model_prior(
+            files, prompt, device, n_gpu_layers=n_gpu_layers, max_new_tokens=max_new_tokens
+        )
+    table = pd.DataFrame.from_dict(rows, orient="index", columns=list(prompt.labels))
+    table.index.name = "variant"
+    return table.reset_index().assign(backend=backend)
+
+
+def _classify_calibrated(
+    posts, files, prompt, max_new_tokens, progress, desc, device, scorer, n_gpu_layers
+):
+    """Method ``calibrated``: method ``score``'s log-probabilities divided by the model's
+    content-free prior (:mod:`xling.models.calibration`); one model opened for both, if any."""
+    own = scorer is None and (
+        _needs_model(files, "score", posts, prompt, max_new_tokens)
+        or _needs_model(files, "score", content_free_posts(), prompt, max_new_tokens)
+    )
+    if own:
+        scorer = open_scorer(files, prompt, device, n_gpu_layers)
+    try:
+        scored = classify(
+            posts,
+            files,
+            prompt,
+            "score",
+            max_new_tokens,
+            progress,
+            desc or "calibrated",
+            device=device,
+            scorer=scorer,
+            n_gpu_layers=n_gpu_layers,
+        )
+        prior = model_prior(files, prompt, device, scorer, n_gpu_layers, max_new_tokens)
+    finally:
+        if own and hasattr(scorer, "close"):
+            scorer.close()
+    columns = [f"logp_{label}" for label in prompt.labels]
+    cal = calibrate(scored[columns].to_numpy(), prior)
+    out = scored.copy()
+    out[columns] = cal
+    out["prediction"] = [prompt.labels[k] for k in cal.argmax(axis=1)] if len(cal) else []
     return out
 
 
@@ -237,6 +337,10 @@ def _needs_model(
     files: ModelFiles, method: str, posts: pd.DataFrame, prompt: Prompt, max_new_tokens: int
 ) -> bool:
     """Whether some post is not in the cache yet (then the model must be opened)."""
+    if method == "calibrated":
+        return _needs_model(files, "score", posts, prompt, max_new_tokens) or _needs_model(
+            files, "score", content_free_posts(), prompt, max_new_tokens
+        )
     done = read_jsonl_cache(cache_file(files, method, prompt, max_new_tokens))
     return any(
         _post_key(p, t) not in done for p, t in zip(posts["post_id"], posts["text"], strict=True)

@@ -60,8 +60,9 @@ PREDICTION_COLUMNS = (
 )
 #: A generated answer that could not be parsed as a label.
 FAILED = "failed"
-#: How a label is read from a model: label log-probabilities, or greedy decoding parsed.
-METHODS = ("score", "generate")
+#: How a label is read from a model: label log-probabilities, greedy decoding parsed, or the
+#: label log-probabilities divided by the model's content-free prior (Zhao et al. 2021).
+METHODS = ("score", "generate", "calibrated")
 INPUTS = ("original", "translated")
 #: Where a post's hidden state is read (notebook 07): the mean over its own tokens, or the last
 #: prompt token (where the answer is read).

@@ -353,3 +353,82 @@ def describe_eval_files(table: pd.DataFrame, task=None) -> list[str]:
             line += ", never " + " or ".join(f"'{lab}'" for lab in never)
         lines.append(line)
     return lines
+
+
+#: The group of an evaluated post in :func:`answer_groups`: this run's own test posts, pooled.
+OWN_POSTS = "this run's test posts"
+
+
+def answer_groups(predictions: pd.DataFrame) -> pd.Series:
+    """Which group each prediction is read in for answer shares: an evaluation file's set by
+    its name (split ``eval``), every other post pooled as :data:`OWN_POSTS`."""
+    return predictions["evalset"].where(predictions["split"] == "eval", OWN_POSTS)
+
+
+def answer_shares(
+    predictions: pd.DataFrame, n_boot: int = 1000, seed: int = 0, task=None
+) -> pd.DataFrame:
+    """Per (variant, backend, input, method) and answer group (:func:`answer_groups`): n,
+    accuracy with its bootstrap interval, the commonest-label floor, each label's recall
+    (``recall_<label>``, empty where the group has no such post), ``min_recall`` over the labels
+    present, and the share of posts given each label (``answers_<label>``), with the gold shares
+    as method ``gold`` (one row per group and backend, accuracy empty). The table behind raw
+    against calibrated answer shares (notebook 03)."""
+    labels = list(load_task(task).labels)
+    pooled = predictions.assign(evalset=answer_groups(predictions), split="pooled")
+    acc = by_evalset(pooled, n_boot=n_boot, seed=seed, task=task)
+    pc = per_class(pooled, task=task)
+    keys = [*GROUP[:4], "evalset"]
+    out = acc[[*keys, "n", "accuracy", "acc_ci_low", "acc_ci_high", "floor", "floor_label"]]
+    out = out.reset_index(drop=True)
+    index = pd.MultiIndex.from_frame(out[keys])
+    for label in labels:
+        mine = pc[pc["class"] == label].set_index(keys)
+        support = mine["support"].reindex(index).to_numpy(dtype=float)
+        recall = mine["recall"].reindex(index).to_numpy(dtype=float)
+        out[f"recall_{label}"] = np.where(support > 0, recall, np.nan)
+        out[f"answers_{label}"] = mine["predicted"].reindex(index).to_numpy(dtype=float) / out["n"]
+    out["min_recall"] = out[[f"recall_{label}" for label in labels]].min(axis=1, skipna=True)
+    gold = []
+    original = pooled[pooled["input"] == "original"]
+    for (backend, group), g in original.groupby(["backend", "evalset"], sort=False):
+        one = g.drop_duplicates("post_id")
+        shares = one["label"].value_counts(normalize=True)
+        gold.append(
+            {
+                "variant": "gold",
+                "backend": backend,
+                "input": "original",
+                "method": "gold",
+                "evalset": group,
+                "n": len(one),
+                **{f"answers_{label}": float(shares.get(label, 0.0)) for label in labels},
+            }
+        )
+    out = pd.concat([out, pd.DataFrame(gold)], ignore_index=True)
+    return out.rename(columns={"evalset": "group"})
+
+
+def describe_calibration(shares: pd.DataFrame, raw: str = "score", task=None) -> list[str]:
+    """One sentence per variant and group of :func:`answer_shares`: accuracy and the lowest
+    label recall raw and calibrated, against the group's floor; every number from the table."""
+    labels = load_task(task).labels
+    lines = []
+    models = shares[shares["method"].isin([raw, "calibrated"])]
+    for (variant, _backend, group), g in models.groupby(
+        ["variant", "backend", "group"], sort=False
+    ):
+        by = g.set_index("method")
+        if raw not in by.index or "calibrated" not in by.index:
+            continue
+        a, c = by.loc[raw], by.loc["calibrated"]
+        top = max(labels, key=lambda lab: a[f"answers_{lab}"])
+        lines.append(
+            f"{variant} on {group} ({int(a['n'])} posts, floor {a['floor']:.3f}): accuracy "
+            f"{a['accuracy']:.3f} raw (95% CI {a['acc_ci_low']:.3f}-{a['acc_ci_high']:.3f}), "
+            f"{c['accuracy']:.3f} calibrated ({c['acc_ci_low']:.3f}-{c['acc_ci_high']:.3f}); "
+            f"lowest recall {a['min_recall']:.2f} raw, {c['min_recall']:.2f} calibrated; raw it "
+            f"answers '{top}' for {a[f'answers_{top}']:.0%} of the posts, calibrated for "
+            f"{c[f'answers_{top}']:.0%}"
+        )
+    return lines

@@ -27,6 +27,7 @@ from xling.plots.datasize import (  # noqa: F401
 )
 from xling.plots.evaluation import (  # noqa: F401
     plot_accuracy_heatmap,
+    plot_answer_shares,
     plot_confusion_matrices,
     plot_topic_stance,
 )

@@ -160,3 +160,53 @@ def plot_topic_stance(
         fig.suptitle(title, fontsize=10)
     fig.tight_layout(rect=(0, 0.04, 1, 1))
     return fig
+
+
+def plot_answer_shares(shares: pd.DataFrame, methods=("score", "calibrated"), task=None) -> Figure:
+    """How often each model answers each label, raw (``score``) against calibrated, one panel
+    per answer group (this run's test posts, each evaluation file): a stacked bar per variant and
+    method, the gold shares on top, each bar's accuracy (and the group's floor) at its end.
+    ``shares`` is :func:`xling.metrics.answer_shares`."""
+    import numpy as np
+
+    spec = load_task(task)
+    colors = dict(spec.colors)
+    groups = list(dict.fromkeys(shares["group"]))
+    variants = _variant_order(shares.loc[shares["method"].isin(methods), "variant"])
+    rows = [("gold", "gold")] + [(v, m) for v in variants for m in methods]
+    fig, axes = plt.subplots(
+        1, len(groups), figsize=(4.6 * len(groups), 0.8 + 0.3 * len(rows)), squeeze=False
+    )
+    for ax, group in zip(axes[0], groups, strict=True):
+        mine = shares[shares["group"] == group]
+        ticks = []
+        for i, (variant, method) in enumerate(rows):
+            row = mine[(mine["variant"] == variant) & (mine["method"] == method)]
+            ticks.append("gold labels" if variant == "gold" else f"{variant} · {method}")
+            if row.empty:
+                continue
+            r = row.iloc[0]
+            left = 0.0
+            for label in spec.labels:
+                width = float(r[f"answers_{label}"])
+                ax.barh(i, width, left=left, color=colors[label], edgecolor="white", lw=0.5)
+                left += width
+            if variant != "gold" and not np.isnan(r["accuracy"]):
+                ax.text(1.02, i, f"{r['accuracy']:.2f}", va="center", fontsize=7)
+        ax.set_yticks(range(len(rows)), ticks, fontsize=7)
+        ax.invert_yaxis()
+        ax.set_xlim(0, 1)
+        for k in range(len(variants)):  # a line between variants
+            ax.axhline(0.5 + k * len(methods), color="0.6", lw=0.6)
+        floor = mine["floor"].dropna()
+        title = f"{group} (n = {int(mine['n'].max())})"
+        if len(floor):
+            title += f"\naccuracy at the right; floor {floor.iloc[0]:.2f}"
+        ax.set_title(title, fontsize=9)
+        ax.set_xlabel("share of answers", fontsize=8)
+    handles = [plt.Rectangle((0, 0), 1, 1, color=colors[label]) for label in spec.labels]
+    fig.legend(
+        handles, spec.labels, loc="lower center", ncol=len(spec.labels), fontsize=8, frameon=False
+    )
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
+    return fig
