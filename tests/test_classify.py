@@ -730,3 +730,31 @@ def test_notebook_09_needs_its_variants_file_and_a_model():
     assert missing_requirement(["variant_files"], dict(params, variant="base"), "x") is None
     paper = config.load_profile("paper").params_for("09_classify_archive")
     assert "no model" in missing_requirement(needs, paper, "paper")
+
+
+@pytest.mark.model
+def test_a_reset_restores_the_prefix_state_to_the_bits_of_a_fresh_scorer(model, small_archive):
+    """reset() copies the prefix's saved KV state back instead of evaluating the prefix again:
+    a block after other blocks and a reset gives the bits a freshly opened scorer gives, and
+    the same bits as a reset that evaluates the prefix again."""
+    table, _ = arc.read_chunk(small_archive[0], 0, 40)
+    texts = [t for t in table["text"] if t.strip()][:36]
+    first, later = texts[:16], texts[16:32]
+    fresh = model.open(2)
+    try:
+        n = fresh.scorer.n_evaluated
+        want = fresh.score_block(later)
+        # the reset before a block evaluated nothing: only the 16 posts' own tokens were
+        post = sum(fresh.post_tokens(t) for t in later)
+        assert fresh.scorer.n_evaluated - n == post
+    finally:
+        fresh.close()
+    used = model.open(2)
+    try:
+        used.score_block(first)
+        used.scorer.score_many(texts[32:36])  # cells left behind by a block without a reset
+        np.testing.assert_array_equal(used.score_block(later), want)
+        used.scorer._prefix_state = None  # the old way: evaluate the prefix again
+        np.testing.assert_array_equal(used.score_block(later), want)
+    finally:
+        used.close()

@@ -285,6 +285,11 @@ class LlamaCppBatchScorer:
         self.n_evaluated = 0  # tokens run through the model, prefix included
         self.n_decode_calls = 0
         self._decode([(0, self.prefix, 0)])
+        # the prefix's KV state, kept so that reset() restores it without evaluating it again
+        size = llama_cpp.llama_state_seq_get_size(self.ctx, 0)
+        self._prefix_state = (ctypes.c_uint8 * size)()
+        if llama_cpp.llama_state_seq_get_data(self.ctx, self._prefix_state, size, 0) != size:
+            self._prefix_state = None
         for seq in range(1, batch_size + 1):
             llama_cpp.llama_memory_seq_cp(self.mem, 0, seq, -1, -1)
 
@@ -373,11 +378,17 @@ class LlamaCppBatchScorer:
         """Empty the KV cache and evaluate the prefix again, as after opening: the next
         :meth:`score_many` then gives the bits a fresh scorer gives for the same posts, whatever
         this one scored before (where a post's cells lie in the cache depends on what came
-        before it, and the rounding on where its cells lie). Costs one prefix evaluation."""
+        before it, and the rounding on where its cells lie). The prefix's KV state saved at
+        opening is copied back into the emptied cache (the cells it held, the same bytes), so a
+        reset costs a copy, not a prefix evaluation; where llama.cpp cannot restore it, the
+        prefix is evaluated again."""
         import llama_cpp
 
         llama_cpp.llama_memory_clear(self.mem, True)
-        self._decode([(0, self.prefix, 0)])
+        state = self._prefix_state
+        if state is None or not llama_cpp.llama_state_seq_set_data(self.ctx, state, len(state), 0):
+            llama_cpp.llama_memory_clear(self.mem, True)
+            self._decode([(0, self.prefix, 0)])
         for seq in range(1, self.batch_size + 1):
             llama_cpp.llama_memory_seq_cp(self.mem, 0, seq, -1, -1)
 
