@@ -8,7 +8,7 @@ import json
 import pytest
 from test_resume import project  # noqa: F401 - the scratch project and faked papermill
 
-from xling import config
+from xling import config, paths
 from xling.run import report, runner
 from xling.run.state import run_profile_name
 
@@ -102,3 +102,26 @@ def test_files_named_on_the_command_line_are_taken_from_where_the_user_stands(tm
         "b_set": "data/examples/speeches.csv",
     }
     assert runner.caller_paths("seed", "7", tmp_path) == ("seed", "7")  # not a file key
+
+
+def test_05_is_skipped_with_its_reason_when_the_predictions_cover_one_language(
+    tmp_path, monkeypatch
+):
+    """A Spanish-only run: 05's regressions need three languages; the runner says why it skips."""
+    import pandas as pd
+
+    from xling.run.requirements import missing_requirement
+
+    monkeypatch.setattr(paths, "RUNS", tmp_path / "runs")
+    pred = paths.predictions_csv("mine")
+    pred.parent.mkdir(parents=True, exist_ok=True)
+    rows = {"lang": ["es", "es", "en", "xx"], "split": ["test", "extra", "eval", "eval"]}
+    pd.DataFrame(rows).to_csv(pred, index=False)
+    why = missing_requirement(["regression_languages"], {"exclude_langs": ["en"]}, "mine")
+    # en and xx come only from evaluation files (split eval): one language left, es
+    assert why is not None and "1 evaluation language(s) (es)" in why and "at least 3" in why
+    rows = {"lang": ["es", "de", "en", "fr"], "split": ["test"] * 4}
+    pd.DataFrame(rows).to_csv(pred, index=False)
+    # four test languages, en excluded by the profile: three left, enough
+    assert missing_requirement(["regression_languages"], {"exclude_langs": ["en"]}, "mine") is None
+    assert missing_requirement(["regression_languages"], {"exclude_langs": ["en", "fr"]}, "mine")

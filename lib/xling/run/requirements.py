@@ -112,6 +112,10 @@ def missing_requirement(requires: list[str], params: dict[str, Any], profile: st
                 reason = recorded(profile, f"gguf/{variant}-{kind}.gguf")
                 if reason:
                     return reason
+        elif need == "regression_languages":
+            reason = _too_few_languages(params, profile)
+            if reason:
+                return reason
         elif need == "gpu":
             try:
                 import torch
@@ -122,6 +126,34 @@ def missing_requirement(requires: list[str], params: dict[str, Any], profile: st
         else:
             raise config.ConfigError(f"unknown requirement '{need}' in notebook metadata")
     return None
+
+
+#: The fewest evaluation languages a regression on language-level properties is fitted on:
+#: a slope and an intercept leave no residual with two, and errors clustered by language need
+#: at least two clusters.
+MIN_REGRESSION_LANGUAGES = 3
+
+
+def _too_few_languages(params: dict[str, Any], profile: str) -> str | None:
+    """Why 05's regressions cannot be fitted on this run's predictions: fewer than
+    :data:`MIN_REGRESSION_LANGUAGES` languages among the test and extra-test posts (evaluation
+    files and the profile's ``exclude_langs`` left out). None when they can, or when there are
+    no predictions yet (the ``predictions`` requirement says so)."""
+    import pandas as pd
+
+    path = paths.predictions_csv(profile)
+    if not path.exists():
+        return None
+    table = pd.read_csv(path, usecols=["lang", "split"], dtype=str, keep_default_na=False)
+    excluded = set(params.get("exclude_langs") or [])
+    langs = sorted(set(table.loc[table["split"] != "eval", "lang"]) - excluded)
+    if len(langs) >= MIN_REGRESSION_LANGUAGES:
+        return None
+    shown = ", ".join(langs) if langs else "none"
+    return (
+        f"the predictions cover {len(langs)} evaluation language(s) ({shown}); a regression on "
+        f"languages needs at least {MIN_REGRESSION_LANGUAGES}"
+    )
 
 
 def _model_missing(params: dict[str, Any]) -> str | None:
