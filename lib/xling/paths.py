@@ -61,6 +61,8 @@ CONTRACT: dict[str, str] = {
     "metrics/topic_stance.csv": "03_crosslingual_eval",
     "metrics/accuracy_unseen.csv": "03_crosslingual_eval",
     "metrics/eval_files.csv": "03_crosslingual_eval",
+    "metrics/priors.csv": "03_crosslingual_eval",
+    "metrics/answer_shares.csv": "03_crosslingual_eval",
     "metrics/released_vs_recomputed.csv": "03_crosslingual_eval",
     "translation/translations.csv": "04_translation_ablation",
     "translation/quality.csv": "04_translation_ablation",
@@ -106,6 +108,7 @@ FIGURES_BY: dict[str, tuple[str, ...]] = {
     "03_crosslingual_eval": (
         "accuracy_heatmap_variant_by_language",
         "confusion_matrices_by_variant",
+        "answer_shares_raw_and_calibrated",
         "topic_vs_stance_by_language",
     ),
     "04_translation_ablation": (
