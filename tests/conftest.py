@@ -184,3 +184,16 @@ def embedded_base():
     from xling import models
 
     return models.resolve_base(models.EMBEDDED)
+
+
+@pytest.fixture
+def model_files(tmp_path, monkeypatch):
+    """A fake GGUF file as a model's files (for scorers faked in the test), with the runs folder
+    and the model cache in tmp_path."""
+    from xling import infer, paths
+
+    monkeypatch.setattr(paths, "RUNS", tmp_path / "runs")
+    monkeypatch.setattr(paths, "MODEL_CACHE", tmp_path / "runs" / "cache" / "models")
+    gguf = tmp_path / "model.gguf"
+    gguf.write_bytes(b"not really a model")
+    return infer.ModelFiles("llamacpp-q4_k_m", gguf)

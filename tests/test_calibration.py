@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from xling import infer, paths
+from xling import infer
 from xling.models import calibration, prompts
 
 LABELS = prompts.plain_prompt().labels  # unrelated, neutral, pro-immigration, anti-immigration
@@ -49,15 +49,6 @@ class BiasedScorer:
 class Refuse:
     def score_one(self, text):
         raise AssertionError(f"scored {text!r} again although it is cached")
-
-
-@pytest.fixture
-def model_files(tmp_path, monkeypatch):
-    monkeypatch.setattr(paths, "RUNS", tmp_path / "runs")
-    monkeypatch.setattr(paths, "MODEL_CACHE", tmp_path / "runs" / "cache" / "models")
-    gguf = tmp_path / "model.gguf"
-    gguf.write_bytes(b"not really a model")
-    return infer.ModelFiles("llamacpp-q4_k_m", gguf)
 
 
 def test_calibration_removes_the_bias_it_was_built_from(model_files):

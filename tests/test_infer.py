@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from xling import infer, paths
+from xling import infer
 from xling.models import prompts, scorers
 
 POSTS = pd.DataFrame(
@@ -59,15 +59,6 @@ class FakeScorer:
         logp = np.full(4, -5.0)
         logp[int(self.answers[text].strip()[0]) % 4] = -0.1
         return logp
-
-
-@pytest.fixture
-def model_files(tmp_path, monkeypatch):
-    monkeypatch.setattr(paths, "RUNS", tmp_path / "runs")
-    monkeypatch.setattr(paths, "MODEL_CACHE", tmp_path / "runs" / "cache" / "models")
-    gguf = tmp_path / "model.gguf"
-    gguf.write_bytes(b"not really a model")
-    return infer.ModelFiles("llamacpp-q4_k_m", gguf)
 
 
 def test_generate_keeps_failed_output_and_its_raw_text(model_files):
