@@ -25,6 +25,7 @@ import pandas as pd
 
 from xling import config, paths
 from xling.artifacts import NOTEBOOK_ENV, in_notebook
+from xling.models.calibration import label_probabilities
 from xling.tasks import load_task
 
 #: 03's notebook: its parameters say which models and prompt the playground uses.
@@ -39,10 +40,8 @@ PROB_COLUMNS = [f"p_{label}" for label in load_task().labels]
 
 def _distribution(logp: np.ndarray, n_labels: int = 4) -> np.ndarray:
     """Log-probabilities of the ``n_labels`` answers -> probabilities over the labels (rows sum
-    to 1), as :func:`xling.models.scorers.label_distribution` renormalizes them."""
-    logp = np.asarray(logp, dtype=float).reshape(-1, n_labels)
-    p = np.exp(logp - logp.max(axis=1, keepdims=True))
-    return p / p.sum(axis=1, keepdims=True)
+    to 1), as :func:`xling.models.calibration.label_probabilities` renormalizes them."""
+    return label_probabilities(np.asarray(logp, dtype=float).reshape(-1, n_labels))
 
 
 @dataclass

@@ -7,7 +7,7 @@ prior on posts like its training posts, not on others. Zhao et al. estimate the 
 whatever the model prefers there, it prefers for reasons that are not the post. Dividing each
 post's label probabilities by that prior (their W = diag(p_cf)^-1, b = 0) and renormalizing
 removes it. Here the probabilities are the four labels' answer probabilities renormalized
-over the labels (as :func:`xling.models.scorers.label_distribution` reads them), so the
+over the labels (:func:`label_probabilities`), so the
 calibrated scores are again log-probabilities over the labels.
 
 Method ``calibrated`` of :func:`xling.infer.classify` is method ``score`` read this way: it
@@ -25,8 +25,10 @@ import numpy as np
 CONTENT_FREE = ("N/A", "", "[MASK]")
 
 
-def _normalized(logp: np.ndarray) -> np.ndarray:
-    """Rows of label log-scores -> probabilities over the labels (each row sums to 1)."""
+def label_probabilities(logp: np.ndarray) -> np.ndarray:
+    """Rows of label log-scores -> probabilities over the labels (each row sums to 1): the one
+    renormalization of the four answers' log-probabilities that the scorers, the playground and
+    calibration share."""
     logp = np.asarray(logp, dtype=np.float64)
     if logp.ndim != 2:
         raise ValueError(f"label scores must be a 2-d array (posts x labels), not {logp.shape}")
@@ -37,7 +39,7 @@ def _normalized(logp: np.ndarray) -> np.ndarray:
 def content_free_prior(logp_content_free: np.ndarray) -> np.ndarray:
     """The model's prior over the labels: the mean, over the content-free inputs, of each
     input's label distribution (Zhao et al.'s p_cf). One row per content-free input."""
-    p = _normalized(logp_content_free)
+    p = label_probabilities(logp_content_free)
     if len(p) == 0:
         raise ValueError("no content-free input was scored: the prior needs at least one")
     prior = p.mean(axis=0)
@@ -47,7 +49,7 @@ def content_free_prior(logp_content_free: np.ndarray) -> np.ndarray:
 def calibrate(logp: np.ndarray, prior: np.ndarray) -> np.ndarray:
     """Each post's label distribution divided by ``prior`` and renormalized, as log-probabilities
     over the labels (same shape as ``logp``)."""
-    p = _normalized(logp)
+    p = label_probabilities(logp)
     prior = np.asarray(prior, dtype=np.float64)
     if prior.shape != (p.shape[1],):
         raise ValueError(f"a prior over {p.shape[1]} labels is needed, not shape {prior.shape}")

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from xling.models.calibration import label_probabilities
 from xling.models.layout import ModelFiles
 from xling.models.prompts import Prompt, answer_tokens
 from xling.tasks import load_task
@@ -488,9 +489,9 @@ def score_posts(scorer, posts: pd.DataFrame, progress: bool = True, desc: str = 
 def label_distribution(scores: pd.DataFrame) -> np.ndarray:
     """The label probabilities per post (its ``logp_<label>`` columns, in their order),
     renormalized over the labels."""
-    logp = scores[[c for c in scores.columns if str(c).startswith("logp_")]].to_numpy()
-    p = np.exp(logp - logp.max(axis=1, keepdims=True))
-    return p / p.sum(axis=1, keepdims=True)
+    return label_probabilities(
+        scores[[c for c in scores.columns if str(c).startswith("logp_")]].to_numpy()
+    )
 
 
 def agreement_and_kl(reference: pd.DataFrame, other: pd.DataFrame) -> tuple[float, float]:
