@@ -222,10 +222,7 @@ def _classify_calibrated(
 ):
     """Method ``calibrated``: method ``score``'s log-probabilities divided by the model's
     content-free prior (:mod:`xling.models.calibration`); one model opened for both, if any."""
-    own = scorer is None and (
-        _needs_model(files, "score", posts, prompt, max_new_tokens)
-        or _needs_model(files, "score", content_free_posts(), prompt, max_new_tokens)
-    )
+    own = scorer is None and _needs_model(files, "calibrated", posts, prompt, max_new_tokens)
     if own:
         scorer = open_scorer(files, prompt, device, n_gpu_layers)
     try:
@@ -336,7 +333,8 @@ def predict(
 def _needs_model(
     files: ModelFiles, method: str, posts: pd.DataFrame, prompt: Prompt, max_new_tokens: int
 ) -> bool:
-    """Whether some post is not in the cache yet (then the model must be opened)."""
+    """Whether some post is not in the cache yet (then the model must be opened); for
+    ``calibrated``, the score cache of the posts and of the content-free inputs."""
     if method == "calibrated":
         return _needs_model(files, "score", posts, prompt, max_new_tokens) or _needs_model(
             files, "score", content_free_posts(), prompt, max_new_tokens
