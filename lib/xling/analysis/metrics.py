@@ -325,13 +325,20 @@ def eval_file_metrics(
         "not distinguishable",
     )
     pc = per_class_rows[per_class_rows["split"] == "eval"]
-    for label in load_task(task).labels:
-        mine = pc[pc["class"] == label].set_index(GROUP)
-        keys = pd.MultiIndex.from_frame(out[GROUP])
-        support = mine["support"].reindex(keys).to_numpy(dtype=float)
-        recall = mine["recall"].reindex(keys).to_numpy(dtype=float)
+    return _with_recall_and_answers(out, pc, GROUP, load_task(task).labels)
+
+
+def _with_recall_and_answers(out: pd.DataFrame, pc: pd.DataFrame, keys, labels) -> pd.DataFrame:
+    """``out`` (one row per group of ``keys``, with its ``n``) gains, from :func:`per_class` rows
+    ``pc``, each label's recall (``recall_<label>``, empty where the group has no such post) and
+    the share of posts given each label (``answers_<label>``)."""
+    index = pd.MultiIndex.from_frame(out[list(keys)])
+    for label in labels:
+        mine = pc[pc["class"] == label].set_index(list(keys))
+        support = mine["support"].reindex(index).to_numpy(dtype=float)
+        recall = mine["recall"].reindex(index).to_numpy(dtype=float)
         out[f"recall_{label}"] = np.where(support > 0, recall, np.nan)
-        out[f"answers_{label}"] = mine["predicted"].reindex(keys).to_numpy(dtype=float) / out["n"]
+        out[f"answers_{label}"] = mine["predicted"].reindex(index).to_numpy(dtype=float) / out["n"]
     return out
 
 
@@ -380,14 +387,7 @@ def answer_shares(
     pc = per_class(pooled, task=task)
     keys = [*GROUP[:4], "evalset"]
     out = acc[[*keys, "n", "accuracy", "acc_ci_low", "acc_ci_high", "floor", "floor_label"]]
-    out = out.reset_index(drop=True)
-    index = pd.MultiIndex.from_frame(out[keys])
-    for label in labels:
-        mine = pc[pc["class"] == label].set_index(keys)
-        support = mine["support"].reindex(index).to_numpy(dtype=float)
-        recall = mine["recall"].reindex(index).to_numpy(dtype=float)
-        out[f"recall_{label}"] = np.where(support > 0, recall, np.nan)
-        out[f"answers_{label}"] = mine["predicted"].reindex(index).to_numpy(dtype=float) / out["n"]
+    out = _with_recall_and_answers(out.reset_index(drop=True), pc, keys, labels)
     out["min_recall"] = out[[f"recall_{label}" for label in labels]].min(axis=1, skipna=True)
     gold = []
     original = pooled[pooled["input"] == "original"]
