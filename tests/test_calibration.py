@@ -138,3 +138,30 @@ def test_answer_shares_read_each_group_against_its_gold_shares():
 
     fig = plots.plot_answer_shares(shares.reset_index())
     assert len(fig.axes) == 2  # one panel per group
+
+
+def test_score_and_calibrated_classifies_only_the_method_the_table_lacks(monkeypatch):
+    rows = pd.DataFrame(
+        {
+            "post_id": ["a", "a", "a", "a"],
+            "backend": ["b", "b", "other", "b"],
+            "input": ["original", "original", "original", "translated"],
+            "method": ["score", "generate", "score", "score"],
+        }
+    )
+    asked = []
+
+    def fake_predict(posts, files_for, variants, backends, methods, prompt, **kw):
+        asked.append((list(backends), list(methods)))
+        return pd.DataFrame(
+            {"post_id": ["a"], "backend": backends, "input": "original", "method": methods}
+        )
+
+    monkeypatch.setattr(infer, "predict", fake_predict)
+    both = infer.score_and_calibrated(rows, None, None, ["v"], "b", prompts.plain_prompt())
+    # backend b, input original: the one score row is kept, calibrated is classified
+    assert asked == [(["b"], ["calibrated"])]
+    assert sorted(both["method"]) == ["calibrated", "score"]
+    asked.clear()
+    again = infer.score_and_calibrated(both, None, None, ["v"], "b", prompts.plain_prompt())
+    assert asked == [] and len(again) == 2  # both there: nothing classified

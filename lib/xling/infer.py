@@ -330,6 +330,45 @@ def predict(
     return pd.concat(parts, ignore_index=True)[list(PREDICTION_COLUMNS)]
 
 
+def score_and_calibrated(
+    predictions: pd.DataFrame,
+    posts: pd.DataFrame,
+    files_for,
+    variants,
+    backend: str,
+    prompt: Prompt,
+    max_new_tokens: int = 3,
+    device: str = "cpu",
+    n_gpu_layers: int = 0,
+) -> pd.DataFrame:
+    """Methods ``score`` and ``calibrated`` of ``variants`` on ``backend`` (input original):
+    the rows ``predictions`` has, and the method it lacks classified over ``posts`` through
+    :func:`predict` (``calibrated`` after ``score`` costs only the content-free prompts; ``score``
+    after ``calibrated`` reads the cache). What raw against calibrated is read from (03)."""
+    have = predictions[
+        (predictions["backend"] == backend)
+        & (predictions["input"] == "original")
+        & predictions["method"].isin(["score", "calibrated"])
+    ]
+    missing = [m for m in ("score", "calibrated") if m not in set(have["method"])]
+    parts = [have]
+    if missing:
+        parts.append(
+            predict(
+                posts,
+                files_for,
+                variants,
+                [backend],
+                missing,
+                prompt,
+                max_new_tokens=max_new_tokens,
+                device=device,
+                n_gpu_layers=n_gpu_layers,
+            )
+        )
+    return pd.concat(parts, ignore_index=True)
+
+
 def _needs_model(
     files: ModelFiles, method: str, posts: pd.DataFrame, prompt: Prompt, max_new_tokens: int
 ) -> bool:
