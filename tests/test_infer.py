@@ -179,6 +179,19 @@ def test_batched_scorer_gives_score_one_labels(embedded_gguf, demo_texts):
 
 
 @pytest.mark.model
+def test_scorer_threads_cover_prompts_too(embedded_gguf):
+    # llama-cpp-python runs a decode of several tokens (a post's prompt) on n_threads_batch,
+    # which it sets to every core unless told: a scorer asked for one thread must use one for
+    # prompts as well, or "one core" measurements (bench/archive.py's authors' way) use all
+    one = scorers.LlamaCppScorer(embedded_gguf, prompts.plain_prompt(), n_threads=1)
+    try:
+        assert one.llm.context_params.n_threads == 1
+        assert one.llm.context_params.n_threads_batch == 1
+    finally:
+        one.close()
+
+
+@pytest.mark.model
 def test_batched_scorer_evaluates_a_post_whole_when_its_tokens_merge_with_the_prefix(
     embedded_gguf, demo_texts
 ):

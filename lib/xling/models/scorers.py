@@ -132,6 +132,9 @@ def open_llama(
             n_ctx=n_ctx,
             n_batch=min(n_ctx, 512),
             n_threads=n_threads or os.cpu_count(),
+            # llama-cpp-python's own default for prompts (several tokens per decode) is every
+            # core, whatever n_threads says: a scorer given one thread would use them all
+            n_threads_batch=n_threads or os.cpu_count(),
             n_gpu_layers=n_gpu_layers,
             logits_all=False,
             seed=seed,
