@@ -191,3 +191,33 @@ def test_archive_benchmark_reading_and_its_headlines(tmp_path):
     assert "3.00x the authors' way per core" in lines[0]
     assert "2 workers = 1.50x (b)" in lines[1] and "scaling efficiency 75%" in lines[1]
     assert "90.0% of posts" in lines[2] and "(1.05x)" in lines[3]
+    # (a) before and after: 4.0 then 3.0 posts/s is a drift of 3.0 / 4.0 = 0.75x
+    lines = bench.describe_archive({**result, "authors_before_after_posts_per_s": [4.0, 3.0]})
+    assert "4.00 then 3.00 posts/s" in lines[3] and "drifted 0.75x" in lines[3]
+    assert "(1.05x)" in lines[4]
+
+
+@pytest.mark.model
+def test_archive_breakdown_child_times_every_way_on_the_same_posts():
+    from xling import models
+    from xling.models.prompts import plain_prompt
+
+    embedded_gguf = models.embedded_gguf()
+    texts = ["Borders should stay open.", "The match was great", "Deport them all", "hola"]
+    r = bench._breakdown_child((str(embedded_gguf), None, plain_prompt(), texts, 2, 2))
+    # four ways, each timed once per round (2 rounds), all positive rates
+    assert set(r["rates"]) == {"generate", "score_one", "batched_1", "batched_2"}
+    assert all(len(v) == 2 and min(v) > 0 for v in r["rates"].values())
+    assert r["prefix_tokens"] > 5 and r["post_tokens_mean"] > 2
+    result = {
+        "n_posts": 4,
+        "rounds": 2,
+        "prefix_tokens": 28,
+        "post_tokens_mean": 38.0,
+        "median_posts_per_s": {"generate": 2.0, "score_one": 3.0, "batched_16": 5.0},
+        "over_generate": {"generate": 1.0, "score_one": 1.5, "batched_16": 2.5},
+    }
+    lines = bench.describe_breakdown(result)
+    # 5.0 posts/s is 5.0 / 2.0 = 2.50x generating
+    assert "5.00 posts/s  2.50x  16 posts per decode (the archive's)" in lines[3]
+    assert "38.0 tokens each after a 28-token prefix" in lines[0]

@@ -829,10 +829,8 @@ def archive_benchmark(
         log("(a) the authors' way: generate 3 tokens per post, checkpoint rewritten every post")
         loads = {"a": os.getloadavg()}
         a_texts = texts[: authors_posts or len(texts)]
-        a = _in_child(
-            _authors_child,
-            (model.gguf, model.lora, model.prompt, a_texts, str(tmp / "checkpoint.csv"), 1),
-        )
+        a_args = (model.gguf, model.lora, model.prompt, a_texts, str(tmp / "checkpoint.csv"), 1)
+        a = _in_child(_authors_child, a_args)
         log(f"    {a['n_posts'] / a['seconds']:.2f} posts/s, peak {a['peak_rss_mb']:.0f} MB")
         runs = {}
         for name, w in (("b", 1), ("c", cores)):
@@ -855,6 +853,11 @@ def archive_benchmark(
                 f"    {res.scored_now / res.work_seconds:.2f} posts/s, peak per worker "
                 f"{max(x['peak_rss_mb'] for x in res.workers):.0f} MB"
             )
+        # (a) once more after (b) and (c): this machine's speed drifts within an hour (seen up
+        # to 1.5x), so (a) is the mean of a run before and one after, and the drift is reported
+        log("(a) again, after (b) and (c)")
+        a_after = _in_child(_authors_child, a_args)
+        log(f"    {a_after['n_posts'] / a_after['seconds']:.2f} posts/s")
         parts = {k: engine.read_parts(r.output).sort_values("id") for k, r in runs.items()}
         same_bits = bool(
             np.array_equal(
@@ -875,12 +878,15 @@ def archive_benchmark(
         demo_archive(big_posts, 8, tmp / "big", seed=seed)
         mem_small = _in_child(_read_child, (pattern, chunk_rows))
         mem_big = _in_child(_read_child, (str(tmp / "big" / "*.csv.gz"), chunk_rows))
-    rate_a = a["n_posts"] / a["seconds"]
+    rate_a_before = a["n_posts"] / a["seconds"]
+    rate_a_after = a_after["n_posts"] / a_after["seconds"]
+    rate_a = (rate_a_before + rate_a_after) / 2
     rate = {k: r.scored_now / r.work_seconds for k, r in runs.items()}
     table = pd.DataFrame(
         [
             {
-                "configuration": "(a) authors' way: generate 3 tokens, checkpoint every post",
+                "configuration": "(a) authors' way: generate 3 tokens, checkpoint every post "
+                "(mean of a run before (b) and one after (c))",
                 "workers": 1,
                 "cores": 1,
                 "posts_per_s": rate_a,
@@ -914,6 +920,8 @@ def archive_benchmark(
         "authors_posts": len(a["predictions"]),
         "chunk_rows": chunk_rows,
         "load_average_before": loads,
+        "authors_before_after_posts_per_s": [rate_a_before, rate_a_after],
+        "drift_after_over_before": rate_a_after / rate_a_before,
         "table": table.to_dict(orient="records"),
         "ratios": {
             "b_over_a_per_core": rate["b"] / rate_a,
@@ -933,6 +941,118 @@ def archive_benchmark(
     }
 
 
+def _breakdown_child(args):
+    """Where a post's time goes, in one process on one thread, the configurations taking turns
+    over the same posts (so that the machine's drift falls on all of them alike)."""
+    import xling  # noqa: F401  (offline mode)
+    from xling.models.scorers import LlamaCppBatchScorer, LlamaCppScorer
+
+    gguf, lora, prompt, texts, batch_size, rounds = args
+    one = LlamaCppScorer(gguf, prompt, lora=lora, n_threads=1)
+    block = LlamaCppBatchScorer(gguf, prompt, lora=lora, batch_size=batch_size, n_threads=1)
+    single = LlamaCppBatchScorer(gguf, prompt, lora=lora, batch_size=1, n_threads=1)
+
+    def blocks(scorer, size):
+        for i in range(0, len(texts), size):
+            scorer.reset()
+            scorer.score_many(texts[i : i + size])
+
+    ways = {
+        "generate": lambda: [one.generate_one(t, 3) for t in texts],
+        "score_one": lambda: [one.score_one(t) for t in texts],
+        "batched_1": lambda: blocks(single, 1),
+        f"batched_{batch_size}": lambda: blocks(block, batch_size),
+    }
+    one.generate_one(texts[0], 3)  # warm-up
+    block.score_many(texts[:batch_size])
+    single.score_many(texts[:1])
+    rates: dict[str, list[float]] = {k: [] for k in ways}
+    for _ in range(rounds):
+        for name, fn in ways.items():
+            t0 = time.perf_counter()
+            fn()
+            rates[name].append(len(texts) / (time.perf_counter() - t0))
+    tokens = [block.post_tokens(t) for t in texts]
+    prefix = len(block.prefix)
+    for s in (one, block, single):
+        s.close()
+    return {"rates": rates, "prefix_tokens": prefix, "post_tokens_mean": float(np.mean(tokens))}
+
+
+def archive_scorer_breakdown(
+    profile: str = "demo",
+    variant: str = "en",
+    n_posts: int = 96,
+    rounds: int = 3,
+    seed: int = 1234,
+    log=print,
+) -> dict:
+    """The archive's scorer against the authors' way without Dask, files or checkpoints: posts/s
+    on one thread of (generate) 3 generated tokens per post, (score_one) the labels' scores one
+    post per decode, (batched_1) the batched scorer's context one post per decode, its cache
+    reset each time, (batched_B) ``B`` posts per decode as the archive runs it. Each rate is the
+    median of ``rounds`` turns taken in one process on the demo archive's first ``n_posts``."""
+    import tempfile
+
+    from xling import archive as engine
+    from xling import config as xconfig
+    from xling.data.archive import demo_archive
+
+    t_start = time.perf_counter()
+    common = xconfig.load_profile(profile).common
+    model = engine.run_model(
+        profile,
+        variant,
+        base_model=common.get("base_model"),
+        prompt_format=common.get("prompt_format") or "plain",
+    )
+    with tempfile.TemporaryDirectory(prefix="xling-bench-breakdown-") as tmp:
+        demo_archive(n_posts, 1, tmp, seed=seed)
+        texts = []
+        for f in sorted(Path(tmp).glob("*.csv.gz")):
+            texts += pd.read_csv(f, dtype=str, keep_default_na=False)["text"].tolist()
+    texts = texts[:n_posts]
+    log(f"{len(texts)} posts, {rounds} rounds, one thread, model {paths.display(model.gguf)}")
+    r = _in_child(
+        _breakdown_child, (model.gguf, model.lora, model.prompt, texts, model.batch_size, rounds)
+    )
+    median = {k: float(np.median(v)) for k, v in r["rates"].items()}
+    return {
+        "benchmark": "archive-breakdown",
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": machine_info(),
+        "profile": profile,
+        "variant": variant,
+        "model": {"gguf": model.gguf, "lora": model.lora, "batch_size": model.batch_size},
+        "n_posts": len(texts),
+        "rounds": rounds,
+        "load_average_before": os.getloadavg(),
+        "prefix_tokens": r["prefix_tokens"],
+        "post_tokens_mean": r["post_tokens_mean"],
+        "rates": r["rates"],
+        "median_posts_per_s": median,
+        "over_generate": {k: v / median["generate"] for k, v in median.items()},
+        "wall_seconds": time.perf_counter() - t_start,
+    }
+
+
+def describe_breakdown(result: dict) -> list[str]:
+    """One line per configuration: median posts/s and its ratio to generating."""
+    names = {
+        "generate": "generate 3 tokens per post (the authors' way, no checkpoint file)",
+        "score_one": "the labels' scores, one post per decode",
+        "batched_1": "the batched scorer's context, one post per decode, reset each post",
+    }
+    lines = [
+        f"{result['n_posts']} posts ({result['post_tokens_mean']:.1f} tokens each after a "
+        f"{result['prefix_tokens']}-token prefix), one thread, median of {result['rounds']} turns:"
+    ]
+    for k, v in result["median_posts_per_s"].items():
+        label = names.get(k) or f"{k.removeprefix('batched_')} posts per decode (the archive's)"
+        lines.append(f"  {v:6.2f} posts/s  {result['over_generate'][k]:.2f}x  {label}")
+    return lines
+
+
 ARCHIVE_COLUMNS = {
     "configuration": ("configuration", "{}"),
     "posts_per_s": ("posts/s", "{:.2f}"),
@@ -945,7 +1065,7 @@ ARCHIVE_COLUMNS = {
 def describe_archive(result: dict) -> list[str]:
     """The headline ratios of an archive result, computed (no number written by hand)."""
     r, m = result["ratios"], result["memory"]
-    return [
+    lines = [
         f"(b) one worker = {r['b_over_a_per_core']:.2f}x the authors' way per core "
         "(target >= 2.5x)",
         f"(c) {r['c_workers']} workers = {r['c_over_b']:.2f}x (b) (target >= 1.8x on 2 cores); "
@@ -953,11 +1073,20 @@ def describe_archive(result: dict) -> list[str]:
         f"(b) and (c) gave the same bits for every post: {result['same_bits_b_and_c']}; the "
         f"authors' generated answers agree with the scores' argmax on "
         f"{result['authors_vs_scores_agreement']:.1%} of posts",
+    ]
+    if "authors_before_after_posts_per_s" in result:  # results from 2026-12-03 on
+        before, after = result["authors_before_after_posts_per_s"]
+        lines.append(
+            f"(a) ran before (b) and again after (c): {before:.2f} then {after:.2f} posts/s "
+            f"(the machine's speed drifted {after / before:.2f}x meanwhile; (a) is their mean)"
+        )
+    lines.append(
         f"reading and planning {m['big']['posts']} posts peaks at "
         f"{m['big']['peak_rss_mb']:.0f} MB, "
         f"{m['small']['posts']} at {m['small']['peak_rss_mb']:.0f} MB "
-        f"({m['big_over_small_peak']:.2f}x)",
-    ]
+        f"({m['big_over_small_peak']:.2f}x)"
+    )
+    return lines
 
 
 # --------------------------------------------------------------------------------------------
