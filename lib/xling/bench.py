@@ -785,6 +785,20 @@ def _in_child(fn, args):
         return ex.submit(fn, args).result()
 
 
+def _profile_model(profile: str, variant: str):
+    """The archive's model for ``variant`` of a finished profile run, as xling classify opens it."""
+    from xling import archive as engine
+    from xling import config as xconfig
+
+    common = xconfig.load_profile(profile).common
+    return engine.run_model(
+        profile,
+        variant,
+        base_model=common.get("base_model"),
+        prompt_format=common.get("prompt_format") or "plain",
+    )
+
+
 def archive_benchmark(
     profile: str = "demo",
     variant: str = "en",
@@ -805,18 +819,11 @@ def archive_benchmark(
     import tempfile
 
     from xling import archive as engine
-    from xling import config as xconfig
     from xling.data.archive import demo_archive
     from xling.schema import LABELS
 
     t_start = time.perf_counter()
-    common = xconfig.load_profile(profile).common
-    model = engine.run_model(
-        profile,
-        variant,
-        base_model=common.get("base_model"),
-        prompt_format=common.get("prompt_format") or "plain",
-    )
+    model = _profile_model(profile, variant)
     cores = workers or os.cpu_count() or 1
     with tempfile.TemporaryDirectory(prefix="xling-bench-archive-") as tmp:
         tmp = Path(tmp)
@@ -994,18 +1001,10 @@ def archive_scorer_breakdown(
     median of ``rounds`` turns taken in one process on the demo archive's first ``n_posts``."""
     import tempfile
 
-    from xling import archive as engine
-    from xling import config as xconfig
     from xling.data.archive import demo_archive
 
     t_start = time.perf_counter()
-    common = xconfig.load_profile(profile).common
-    model = engine.run_model(
-        profile,
-        variant,
-        base_model=common.get("base_model"),
-        prompt_format=common.get("prompt_format") or "plain",
-    )
+    model = _profile_model(profile, variant)
     with tempfile.TemporaryDirectory(prefix="xling-bench-breakdown-") as tmp:
         demo_archive(n_posts, 1, tmp, seed=seed)
         texts = []
