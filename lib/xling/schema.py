@@ -28,6 +28,22 @@ CONFLICTS = ("refuse", "drop", "first")
 TRAIN_SPLITS = {"per_language": "split", "pooled": "split_multi"}
 #: Language codes the authors' files write differently from ISO 639-1.
 LANG_ALIASES = {"in": "id"}
+#: English names of the languages, as prompts write them (translation, translation pairs).
+LANG_NAMES = {
+    "ar": "Arabic",
+    "de": "German",
+    "en": "English",
+    "es": "Spanish",
+    "fr": "French",
+    "hi": "Hindi",
+    "hu": "Hungarian",
+    "id": "Indonesian",
+    "it": "Italian",
+    "ko": "Korean",
+    "pl": "Polish",
+    "pt": "Portuguese",
+    "tr": "Turkish",
+}
 
 #: The posts table (written by 00_data).
 POSTS_COLUMNS = (

@@ -30,23 +30,8 @@ import pandas as pd
 
 from xling.infer import end_cut_line, read_jsonl_cache
 from xling.models.scorers import open_llama
+from xling.schema import LANG_NAMES
 
-#: English names of the languages, as the prompt writes them.
-LANG_NAMES = {
-    "ar": "Arabic",
-    "de": "German",
-    "en": "English",
-    "es": "Spanish",
-    "fr": "French",
-    "hi": "Hindi",
-    "hu": "Hungarian",
-    "id": "Indonesian",
-    "it": "Italian",
-    "ko": "Korean",
-    "pl": "Polish",
-    "pt": "Portuguese",
-    "tr": "Turkish",
-}
 #: Bump when the prompt's wording or layout changes: the cache keys follow it.
 PROMPT_VERSION = "fewshot-v1"
 INSTRUCTION = "Translate each social media post into English. Keep names, hashtags and emoji."

@@ -109,6 +109,102 @@ def encode_examples(
     return examples
 
 
+def has_reference(posts: pd.DataFrame) -> pd.Series:
+    """Per post, whether it can make a translation pair: not English, with a non-empty English
+    reference (``text_en``)."""
+    ref = posts["text_en"] if "text_en" in posts.columns else pd.Series(None, index=posts.index)
+    return (posts["lang"] != "en") & ref.notna() & (ref.astype(str).str.strip() != "")
+
+
+def label_mentions(text: str, task=None) -> list[str]:
+    """The task's label names (whole words, any case) and numbered categories (``2 =``) and the
+    classification prompt's answer stem (``Answer =``) that ``text`` contains: what a
+    translation-pair prompt must never show."""
+    import re
+
+    from xling.tasks import load_task
+
+    task = load_task(task)
+    found = [n for n in task.labels if re.search(rf"(?<![\w-]){re.escape(n)}(?![\w-])", text, re.I)]
+    found += [f"{n} =" for n in sorted(task.label_of_number) if re.search(rf"\b{n}\s*=", text)]
+    return found + (["Answer ="] if "Answer =" in text else [])
+
+
+def encode_pairs(
+    posts: pd.DataFrame,
+    tokenizer,
+    max_length: int,
+    prompt_format: str = "plain",
+    task=None,
+) -> list[Example]:
+    """Tokenize each post as a translation pair: an instruction naming the post's language
+    (:func:`~xling.models.prompts.pair_prompt`), the post, then its English reference
+    (``text_en``). ``n_answer`` is the reference's token count, so the loss falls on the
+    translation alone, and no label of the task appears: the label is not read, the prompt has
+    no category list (checked: :func:`label_mentions`), and ``Example.label`` is empty.
+
+    The reference is tokenized on its own and appended to the prompt's tokens, so the answer
+    tokens are exactly ``tokenizer(lead + reference)`` (no EOS: the model is taught to
+    translate, not to stop). An example longer than ``max_length`` has both the post and the
+    reference cut at their ends by the same share of characters (a fifth at a time) until it
+    fits: the instruction and the starts of both survive, and the target stays a translation of
+    (about) what is left of the post.
+
+    English posts and posts without a reference are refused, naming them (select with
+    :func:`has_reference` to skip them)."""
+    from xling.models.prompts import pair_prompt
+
+    bad = posts[~has_reference(posts)]
+    if len(bad):
+        english = bad[bad["lang"] == "en"]
+        detail = []
+        if len(english):
+            detail.append(f"{len(english)} English (nothing to translate)")
+        if len(bad) > len(english):
+            detail.append(f"{len(bad) - len(english)} without an English reference (text_en)")
+        ids = ", ".join(bad["post_id"].astype(str).head(5))
+        raise ValueError(
+            f"translation pairs: {' and '.join(detail)} of {len(posts)} posts, e.g. {ids}; "
+            "keep only posts with has_reference(posts)"
+        )
+    prompts: dict[str, object] = {}
+    examples = []
+    for pid, text, lang, ref in zip(
+        posts["post_id"], posts["text"], posts["lang"], posts["text_en"], strict=True
+    ):
+        if lang not in prompts:
+            pp = pair_prompt(prompt_format, lang, tokenizer)
+            leaks = label_mentions(pp.render("") + pp.lead, task)
+            if leaks:
+                raise ValueError(f"pair prompt for {lang} shows labels: {', '.join(leaks)}")
+            prompts[lang] = pp
+        pp = prompts[lang]
+        text, ref = str(text), str(ref)
+        while True:
+            head = tokenizer(pp.render(text)).input_ids
+            answer = tokenizer(pp.target(ref), add_special_tokens=False).input_ids
+            if len(head) + len(answer) <= max_length or min(len(text), len(ref)) < 8:
+                break
+            text, ref = text[: int(len(text) * 0.8)], ref[: int(len(ref) * 0.8)]
+        examples.append(Example(str(pid), head + answer, len(answer), ""))
+    return examples
+
+
+def batch_tokens(examples: list[Example], settings: TrainSettings) -> dict[str, int]:
+    """What a run of ``settings`` on ``examples`` reads, counted before training from the batch
+    order it will use: examples, tokens (padding not counted, as :func:`finetune_lora` counts
+    them) and the answer tokens the loss falls on."""
+    steps = settings.total_steps(len(examples))
+    batches = batch_order(len(examples), settings.batch_size, steps, settings.seed)
+    seen = [examples[i] for b in batches for i in b]
+    return {
+        "steps": steps,
+        "examples_seen": len(seen),
+        "tokens_seen": sum(len(e.input_ids) for e in seen),
+        "loss_tokens_seen": sum(e.n_answer for e in seen),
+    }
+
+
 def collate(batch: list[Example], pad_id: int):
     """Right-padded tensors plus the (row, position) pairs whose hidden states predict the
     answer tokens, and those tokens."""

@@ -192,6 +192,51 @@ def make_prompt(
     raise ValueError(f"unknown prompt {name!r}; expected plain, chat or paper")
 
 
+@dataclass(frozen=True)
+class PairPrompt:
+    """The prompt of a translation pair (notebook 06's pairs, 01's ``+pairs`` variants): an
+    instruction to translate a post of ``lang`` into English, the post, then the English
+    reference as the continuation (after ``lead``). No category list, no label: a pair teaches
+    the languages, not the task."""
+
+    name: str
+    lang: str
+    prefix: str
+    body_template: str  # with {text}
+    lead: str  # what precedes the reference: a space after "English:" (plain), "" (chat)
+
+    def render(self, text: str) -> str:
+        return self.prefix + self.body_template.replace("{text}", " ".join(str(text).split()))
+
+    def target(self, reference: str) -> str:
+        return self.lead + " ".join(str(reference).split())
+
+
+def pair_prompt(name: str, lang: str, tokenizer=None) -> PairPrompt:
+    """The translation-pair prompt for a post of ``lang``, in the format the classification
+    prompt ``name`` uses: ``plain`` as plain text; ``chat`` (and ``paper``, the authors' chat
+    template) through the tokenizer's chat template, the reference as the assistant's reply."""
+    from xling.schema import LANG_NAMES
+
+    if lang == "en":
+        raise ValueError("a translation pair needs a post that is not in English (lang 'en')")
+    language = LANG_NAMES.get(lang, lang)
+    instruction = f"Translate this {language} social media post into English."
+    if name == "plain":
+        return PairPrompt("plain", lang, f"{instruction}\n", "Post: {text}\nEnglish:", " ")
+    if name in ("chat", "paper"):
+        if tokenizer is None or not getattr(tokenizer, "chat_template", None):
+            raise ValueError(f"pair prompt {name!r} needs a tokenizer with a chat template")
+        marker = "\x00POST\x00"
+        messages = [{"role": "user", "content": f"{instruction}\n\nPost: {marker}"}]
+        rendered = tokenizer.apply_chat_template(
+            messages, tokenize=False, add_generation_prompt=True
+        )
+        prefix, rest = _drop_bos(rendered, adds_bos(tokenizer)).split(marker)
+        return PairPrompt("chat", lang, prefix, "{text}" + rest, "")
+    raise ValueError(f"unknown prompt {name!r}; expected plain, chat or paper")
+
+
 @dataclass
 class AnswerTokens:
     """The answers' tokens split as: a stem common to all labels, then one distinct token each."""
