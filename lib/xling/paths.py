@@ -90,6 +90,7 @@ CONTRACT: dict[str, str] = {
     "data_size/curve.csv": "06_data_size",
     "data_size/curve_gains.csv": "06_data_size",
     "data_size/diversity.csv": "06_data_size",
+    "data_size/pairs.csv": "06_data_size",
     "archive/input/": "09_classify_archive",
     "archive/parts/": "09_classify_archive",
     "archive/run.json": "09_classify_archive",
@@ -124,7 +125,11 @@ FIGURES_BY: dict[str, tuple[str, ...]] = {
         "authors_m5_langshare",
         "accuracy_vs_language_distance",
     ),
-    "06_data_size": ("data_size_learning_curve", "data_size_diversity_vs_volume"),
+    "06_data_size": (
+        "data_size_learning_curve",
+        "data_size_diversity_vs_volume",
+        "data_size_pairs_vs_labels",
+    ),
     "07_representations": (
         "representations_logit_lens",
         "representations_abx_by_layer",

@@ -12,6 +12,14 @@ experiments on the code path of notebook 01 (:func:`xling.finetune.finetune_lora
 - **Diversity versus volume**: the multilingual variant against a control trained on exactly as
   many posts, and as many tokens, from English and Spanish only (:func:`token_matched_control`):
   the gap estimates what the other ten languages add beyond the amount of data.
+- **Translation pairs instead of labels** (*Getting More from Less*, arXiv 2405.13816): the
+  English posts plus ``m`` posts of the target language as translation pairs (the post, then its
+  English reference as the target; :func:`xling.finetune.encode_pairs`; no label seen), against
+  ``k = m`` labelled posts. The pairs are the first ``m`` posts of the same seed's
+  :func:`nested_order` that have a reference (all of them in the demo corpus: then exactly the
+  posts the labelled run of that seed gets), so a pairs run and its labelled twin differ only in
+  what each target post teaches. Same seeds, evaluation posts, steps and examples per step;
+  the tokens differ (a pair is longer than a label), and :func:`pairs_table` reports them.
 
 Each run is a folder under ``runs/<profile>/data_size/runs/`` holding its adapter (reused when its
 data and settings are unchanged, resumed from its checkpoint when killed) and its predictions on
@@ -99,6 +107,41 @@ def curve_training_set(
     return pd.concat([base, added]).sort_values("post_id").reset_index(drop=True)
 
 
+def pairs_training_set(
+    posts: pd.DataFrame,
+    base_langs: list[str],
+    target: str,
+    m: int,
+    seed: int,
+    train_split: str = "per_language",
+) -> pd.DataFrame:
+    """The training posts of one pairs run: every training post of ``base_langs`` (labelled) plus
+    the first ``m`` of ``target``'s training posts with an English reference, in the
+    :func:`nested_order` of ``seed`` (the order the labelled curve uses), marked ``pair``: they
+    are trained as translation pairs, their labels never read."""
+    from xling.data.audit import training_posts
+    from xling.models.finetune import has_reference
+
+    base = curve_training_set(posts, base_langs, None, 0, seed, train_split).assign(pair=False)
+    if m == 0:
+        return base
+    if m < 0:
+        raise ValueError(f"m must be 0 or more, got {m}")
+    if target in base_langs:
+        raise ValueError(f"target language '{target}' is already in the base ({base_langs})")
+    pool = training_posts(posts, [target], train_split)
+    usable = set(pool.loc[has_reference(pool), "post_id"].astype(str))
+    order = [pid for pid in nested_order(pool, seed, target) if pid in usable]
+    if len(order) < m:
+        raise ValueError(
+            f"target language '{target}': m = {m} translation pairs asked for, but "
+            f"{len(order)} of its {len(pool)} training posts have an English reference (text_en)"
+        )
+    chosen = set(order[:m])
+    added = pool[pool["post_id"].astype(str).isin(chosen)].assign(pair=True)
+    return pd.concat([base, added]).sort_values("post_id").reset_index(drop=True)
+
+
 def token_matched_control(pool_tokens, n_posts: int, n_tokens: int, seed: int = 0) -> np.ndarray:
     """Indices into a pool of posts (with repeats where the pool is smaller than ``n_posts``) that
     make a training set of exactly ``n_posts`` posts whose token count is as close to
@@ -162,28 +205,43 @@ class Run:
     """One fine-tuning run of notebook 06."""
 
     run_id: str
-    kind: str  # curve | diversity
+    kind: str  # curve | diversity | pairs
     seed: int
-    target: str | None = None  # curve: the target language (None for k = 0)
+    target: str | None = None  # curve, pairs: the target language (None for k = 0)
     k: int = 0
     variant: str = ""  # diversity: multi | control
+    m: int = 0  # pairs: translation pairs of the target added (no labelled target post)
 
 
 def plan_runs(
-    targets: list[str], ks: list[int], seeds: list[int], diversity: bool = True
+    targets: list[str],
+    ks: list[int],
+    seeds: list[int],
+    diversity: bool = True,
+    pair_ms: list[int] | None = None,
 ) -> list[Run]:
-    """Every run, each once: ``k = 0`` is English alone, one run per seed for all targets."""
+    """Every run, each once: ``k = 0`` is English alone, one run per seed for all targets (and
+    the zero of the pairs axis too: planned whenever ``pair_ms`` is, even if ``ks`` lacks 0).
+    ``pair_ms``: per target and seed, one pairs run for each ``m > 0``."""
     if not seeds:
         raise ValueError("seeds: give at least one seed")
     if len(set(ks)) != len(ks) or any(k < 0 for k in ks):
         raise ValueError(f"ks must be distinct numbers of posts, 0 or more; got {ks}")
+    pair_ms = list(pair_ms or [])
+    if len(set(pair_ms)) != len(pair_ms) or any(m < 0 for m in pair_ms):
+        raise ValueError(f"pair_ms must be distinct numbers of pairs, 0 or more; got {pair_ms}")
+    ms = sorted(m for m in pair_ms if m > 0)
+    if ms and not targets:
+        raise ValueError(f"pair_ms {pair_ms} needs a target language (targets is empty)")
     runs = []
     for seed in seeds:
-        if 0 in ks:
+        if 0 in ks or ms:
             runs.append(Run(f"k0-s{seed}", "curve", seed))
         for target in targets:
             for k in sorted(k for k in ks if k > 0):
                 runs.append(Run(f"{target}-k{k}-s{seed}", "curve", seed, target, k))
+            for m in ms:
+                runs.append(Run(f"{target}-m{m}-s{seed}", "pairs", seed, target, m=m))
         if diversity:
             for variant in ("multi", "control"):
                 runs.append(Run(f"{variant}-s{seed}", "diversity", seed, variant=variant))
@@ -447,6 +505,211 @@ def diversity_table(
     return pd.DataFrame(rows)
 
 
+#: Columns of runs/<profile>/data_size/pairs.csv.
+PAIRS_COLUMNS = (
+    "target_lang",
+    "eval_lang",
+    "axis",
+    "n",
+    "n_posts",
+    "n_seeds",
+    "majority",
+    "accuracy",
+    "acc_ci_low",
+    "acc_ci_high",
+    "diff_vs_k0",
+    "diff_vs_k0_ci_low",
+    "diff_vs_k0_ci_high",
+    "diff_vs_labels",
+    "diff_vs_labels_ci_low",
+    "diff_vs_labels_ci_high",
+    "within_noise_vs_labels",
+    "steps",
+    "examples_seen",
+    "tokens_seen",
+    "loss_tokens_seen",
+)
+
+
+def pairs_table(
+    predictions: pd.DataFrame,
+    runs: pd.DataFrame,
+    targets: list[str],
+    n_boot: int = 1000,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """runs/<profile>/data_size/pairs.csv: per target language, evaluation language, axis
+    (``labels``: k labelled target posts; ``pairs``: m translation pairs) and count ``n`` (k or
+    m; ``n = 0`` is English alone, the same runs on both axes), the accuracy on the same posts
+    (each post's correctness averaged over seeds) with its 95% bootstrap interval (posts
+    resampled); the paired difference against English alone and, for a pairs row with a labelled
+    run of the same count, against labels (pairs minus labels), each with its paired bootstrap
+    interval; ``within_noise_vs_labels`` when that interval holds 0. The cost columns are the
+    mean over seeds of what each run read (:func:`xling.finetune.batch_tokens`): steps,
+    examples, tokens (padding not counted) and tokens under the loss."""
+    from xling.analysis.metrics import bootstrap_ci
+
+    runs = runs.copy()
+    if "m" not in runs.columns:
+        runs["m"] = 0
+    cost_cols = ["steps", "examples_seen", "tokens_seen", "loss_tokens_seen"]
+    preds = predictions[predictions["kind"].isin(["curve", "pairs"])]
+    if "m" not in preds.columns:
+        preds = preds.assign(m=0)
+    zero_runs = runs[(runs["kind"] == "curve") & (runs["k"] == 0)]
+    zero = preds[(preds["kind"] == "curve") & (preds["k"] == 0)]
+    if zero.empty or (preds["kind"] == "pairs").sum() == 0:
+        return pd.DataFrame(columns=list(PAIRS_COLUMNS))
+
+    def arm(kind: str, target: str, n: int):
+        if n == 0:
+            return zero, zero_runs
+        col = "k" if kind == "curve" else "m"
+        p = preds[(preds["kind"] == kind) & (preds["target_lang"] == target) & (preds[col] == n)]
+        r = runs[(runs["kind"] == kind) & (runs["target_lang"] == target) & (runs[col] == n)]
+        return p, r
+
+    rows = []
+    for target in targets:
+        mine = preds[preds["target_lang"] == target]
+        ks = sorted(set(mine.loc[mine["kind"] == "curve", "k"]) | {0})
+        ms = sorted(set(mine.loc[mine["kind"] == "pairs", "m"]) | {0})
+        for eval_lang in sorted(preds["lang"].unique()):
+            z = _correct_by_post(zero[zero["lang"] == eval_lang])
+            for axis, kind, counts in (("labels", "curve", ks), ("pairs", "pairs", ms)):
+                for n in counts:
+                    p, r = arm(kind, target, n)
+                    a = _correct_by_post(p[p["lang"] == eval_lang])
+                    if a.empty:
+                        continue
+                    acc, lo, hi = bootstrap_ci(a.to_numpy(), n_boot, seed=seed)
+                    common = a.index.intersection(z.index)
+                    d = bootstrap_ci(a[common].to_numpy() - z[common].to_numpy(), n_boot, seed=seed)
+                    row = {
+                        "target_lang": target,
+                        "eval_lang": eval_lang,
+                        "axis": axis,
+                        "n": int(n),
+                        "n_posts": len(a),
+                        "n_seeds": int(p["seed"].nunique()),
+                        "majority": _majority(p[p["lang"] == eval_lang]),
+                        "accuracy": acc,
+                        "acc_ci_low": lo,
+                        "acc_ci_high": hi,
+                        "diff_vs_k0": d[0],
+                        "diff_vs_k0_ci_low": d[1],
+                        "diff_vs_k0_ci_high": d[2],
+                        "diff_vs_labels": np.nan,
+                        "diff_vs_labels_ci_low": np.nan,
+                        "diff_vs_labels_ci_high": np.nan,
+                        "within_noise_vs_labels": None,
+                    }
+                    if axis == "pairs" and n > 0 and n in ks:
+                        lp, _ = arm("curve", target, n)
+                        b = _correct_by_post(lp[lp["lang"] == eval_lang])
+                        both = a.index.intersection(b.index)
+                        dl = bootstrap_ci(
+                            a[both].to_numpy() - b[both].to_numpy(), n_boot, seed=seed
+                        )
+                        row.update(
+                            diff_vs_labels=dl[0],
+                            diff_vs_labels_ci_low=dl[1],
+                            diff_vs_labels_ci_high=dl[2],
+                            within_noise_vs_labels=bool(dl[1] <= 0 <= dl[2]),
+                        )
+                    for c in cost_cols:
+                        row[c] = float(r[c].mean()) if c in r and len(r) else np.nan
+                    rows.append(row)
+    table = pd.DataFrame(rows, columns=list(PAIRS_COLUMNS))
+    return table.sort_values(["target_lang", "eval_lang", "axis", "n"]).reset_index(drop=True)
+
+
+def _verdict(diff: float, lo: float, hi: float, better: str, worse: str) -> str:
+    if lo <= 0 <= hi:
+        return "no difference we can detect (the interval holds 0)"
+    return better if diff > 0 else worse
+
+
+def describe_pairs(table: pd.DataFrame) -> list[str]:
+    """Sentences on translation pairs against labelled posts, from pairs.csv: on each target's
+    own test posts, each count against English alone and pairs against labels; then what is
+    equal in cost and what is not, from the measured steps and tokens; then the other
+    languages at the largest count."""
+    if table.empty:
+        return ["no translation-pair runs in this profile (pair_ms is empty)"]
+    lines = []
+    for target, mine in table.groupby("target_lang"):
+        own = mine[mine["eval_lang"] == target].set_index(["axis", "n"])
+        zero = own.loc[("labels", 0)]
+        lines.append(
+            f"{target}, its own {int(zero['n_posts'])} test posts: English alone "
+            f"{zero['accuracy']:.2f} [{zero['acc_ci_low']:.2f}, {zero['acc_ci_high']:.2f}] "
+            f"(always answering the commonest label: {zero['majority']:.2f})"
+        )
+        for (axis, n), r in own.sort_index().iterrows():
+            if n == 0:
+                continue
+            what = "labelled posts" if axis == "labels" else "translation pairs"
+            line = (
+                f"  {n} {what}: {r['accuracy']:.2f} [{r['acc_ci_low']:.2f}, "
+                f"{r['acc_ci_high']:.2f}], {r['diff_vs_k0']:+.2f} "
+                f"[{r['diff_vs_k0_ci_low']:+.2f}, {r['diff_vs_k0_ci_high']:+.2f}] against English "
+                "alone: "
+                + _verdict(
+                    r["diff_vs_k0"],
+                    r["diff_vs_k0_ci_low"],
+                    r["diff_vs_k0_ci_high"],
+                    "a clear gain",
+                    "a clear loss",
+                )
+            )
+            if axis == "pairs" and pd.notna(r["diff_vs_labels"]):
+                line += (
+                    f"; pairs minus {n} labelled posts {r['diff_vs_labels']:+.2f} "
+                    f"[{r['diff_vs_labels_ci_low']:+.2f}, {r['diff_vs_labels_ci_high']:+.2f}]: "
+                    + _verdict(
+                        r["diff_vs_labels"],
+                        r["diff_vs_labels_ci_low"],
+                        r["diff_vs_labels_ci_high"],
+                        "pairs do better",
+                        "labels do better",
+                    )
+                )
+            lines.append(line)
+        lines.append(f"  cost ({target}):")
+        for n in sorted({n for a, n in own.index if a == "pairs" and n > 0}):
+            if ("labels", n) not in own.index:
+                continue
+            lab, pair = own.loc[("labels", n)], own.loc[("pairs", n)]
+            same = [
+                name
+                for col, name in (("steps", "steps"), ("examples_seen", "examples read"))
+                if lab[col] == pair[col]
+            ]
+            ratio = pair["tokens_seen"] / lab["tokens_seen"]
+            lines.append(
+                f"    n = {n}: equal {' and '.join(same) or 'neither steps nor examples'} "
+                f"({lab['steps']:.0f} steps, {lab['examples_seen']:.0f} examples read "
+                f"against {pair['steps']:.0f} / {pair['examples_seen']:.0f}); not equal in "
+                f"tokens: a pairs run read {pair['tokens_seen']:,.0f} tokens against "
+                f"{lab['tokens_seen']:,.0f} for labels ({ratio:.2f}x, "
+                f"{100 * (ratio - 1):+.0f}%), and its loss fell on "
+                f"{pair['loss_tokens_seen']:,.0f} tokens against {lab['loss_tokens_seen']:,.0f}"
+            )
+        other = mine[(mine["eval_lang"] != target) & (mine["axis"] == "pairs")]
+        top = other[other["n"] == other["n"].max()].dropna(subset=["diff_vs_labels"])
+        if len(top):
+            clear = top[~top["within_noise_vs_labels"].astype(bool)]
+            moved = ", ".join(f"{r.eval_lang} {r.diff_vs_labels:+.2f}" for r in clear.itertuples())
+            lines.append(
+                f"  other languages, {int(top['n'].iloc[0])} pairs against as many labelled "
+                f"posts: {len(top) - len(clear)} of {len(top)} with no difference we can detect"
+                + (f"; beyond noise: {moved}" if moved else "")
+                + f"; mean pairs minus labels {top['diff_vs_labels'].mean():+.3f}"
+            )
+    return lines
+
+
 def describe_curve(gains: pd.DataFrame) -> list[str]:
     """Sentences on each target language's own test posts, written from the numbers."""
     lines = []
@@ -532,11 +795,15 @@ def training_set_for(
     base_posts: int | None = None,
 ) -> pd.DataFrame:
     """The training posts of one run (a post repeated where the control repeats it), with the
-    ``n_tokens`` of each (prompt and answer, as trained)."""
+    ``n_tokens`` of each (prompt and answer, as trained) and ``pair``: whether the post is
+    trained as a translation pair (``n_tokens`` keys pairs as ``pair:<post_id>``)."""
     from xling.data.audit import training_posts
 
-    if run.kind == "curve":
-        chosen = curve_training_set(posts, base_langs, run.target, run.k, run.seed, train_split)
+    if run.kind in ("curve", "pairs"):
+        if run.kind == "curve":
+            chosen = curve_training_set(posts, base_langs, run.target, run.k, run.seed, train_split)
+        else:
+            chosen = pairs_training_set(posts, base_langs, run.target, run.m, run.seed, train_split)
         if base_posts is not None:
             base = chosen[chosen["lang"].isin(base_langs)]
             keep = set(nested_order(base, run.seed, "base")[:base_posts])
@@ -554,7 +821,14 @@ def training_set_for(
     else:
         raise ValueError(f"unknown run {run}")
     chosen = chosen.reset_index(drop=True)
-    return chosen.assign(n_tokens=chosen["post_id"].map(n_tokens).astype(int))
+    if "pair" not in chosen.columns:
+        chosen = chosen.assign(pair=False)
+    chosen["pair"] = chosen["pair"].fillna(False).astype(bool)
+    keys = [
+        f"pair:{p}" if pair else p
+        for p, pair in zip(chosen["post_id"], chosen["pair"], strict=True)
+    ]
+    return chosen.assign(n_tokens=[int(n_tokens[key]) for key in keys])
 
 
 def run_data_size(
@@ -573,24 +847,48 @@ def run_data_size(
     base_posts: int | None = None,
     device: str = "cpu",
     progress: bool = True,
+    prompt_format: str = "plain",
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Train (or reuse) and evaluate every run of ``plan``; returns the predictions of every run
     on ``evaluate`` (one row per run and post) and one row per run (training posts, distinct
-    posts, tokens, wall time, reused)."""
+    posts, translation pairs, tokens of the set, what the run reads: examples, tokens and loss
+    tokens (:func:`xling.finetune.batch_tokens`, checked against the tokens the training
+    counted), wall time, reused). ``prompt_format`` is the pairs' prompt format (that of
+    ``prompt``)."""
     from dataclasses import replace
 
     from tqdm import tqdm
 
     from xling.data.audit import training_posts
     from xling.data.tables import posts_fingerprint
-    from xling.models.finetune import encode_examples, finetune_lora
+    from xling.models.finetune import (
+        batch_tokens,
+        encode_examples,
+        encode_pairs,
+        finetune_lora,
+        has_reference,
+    )
 
     langs = sorted(
         {*base_langs, *multi_langs, *control_langs, *(r.target for r in plan if r.target)}
     )
     pool = training_posts(posts, langs, train_split)
     examples = {e.post_id: e for e in encode_examples(pool, prompt, tokenizer, settings.max_length)}
+    pair_langs = sorted({r.target for r in plan if r.kind == "pairs"})
+    pair_pool = training_posts(posts, pair_langs, train_split) if pair_langs else pool.iloc[:0]
+    pair_pool = pair_pool[has_reference(pair_pool)]
+    pair_examples = (
+        {}
+        if pair_pool.empty
+        else {
+            e.post_id: e
+            for e in encode_pairs(
+                pair_pool, tokenizer, settings.max_length, prompt_format, prompt.task
+            )
+        }
+    )
     n_tokens = {pid: len(e.input_ids) for pid, e in examples.items()}
+    n_tokens.update({f"pair:{pid}": len(e.input_ids) for pid, e in pair_examples.items()})
     # every training set is drawn (and checked) before the first run trains
     sets = {
         run.run_id: training_set_for(
@@ -603,9 +901,14 @@ def run_data_size(
         train = sets[run.run_id]
         folder = out_dir / "runs" / run.run_id
         run_settings = replace(settings, seed=run.seed)
+        run_examples = [
+            (pair_examples if pair else examples)[pid]
+            for pid, pair in zip(train["post_id"], train["pair"], strict=True)
+        ]
+        reads = batch_tokens(run_examples, run_settings)
         result = finetune_lora(
             base.folder,
-            [examples[pid] for pid in train["post_id"]],
+            run_examples,
             folder,
             run_settings,
             base_sha=base.sha256,
@@ -633,9 +936,15 @@ def run_data_size(
                 seed=run.seed,
                 target_lang=run.target,
                 k=run.k,
+                m=run.m,
                 variant=run.variant or None,
             )
         )
+        if result.meta.get("tokens") is not None and result.meta["tokens"] != reads["tokens_seen"]:
+            raise RuntimeError(
+                f"{run.run_id}: training counted {result.meta['tokens']} tokens, the batch "
+                f"order gives {reads['tokens_seen']}"
+            )
         rows.append(
             {
                 "run_id": run.run_id,
@@ -643,10 +952,15 @@ def run_data_size(
                 "seed": run.seed,
                 "target_lang": run.target,
                 "k": run.k,
+                "m": run.m,
                 "variant": run.variant or None,
                 "posts": len(train),
                 "distinct_posts": train["post_id"].nunique(),
+                "pairs": int(train["pair"].sum()),
                 "tokens": int(train["n_tokens"].sum()),
+                "examples_seen": reads["examples_seen"],
+                "tokens_seen": reads["tokens_seen"],
+                "loss_tokens_seen": reads["loss_tokens_seen"],
                 "languages": " ".join(sorted(train["lang"].unique())),
                 "steps": result.meta["steps"],
                 "wall_seconds": result.meta["wall_seconds"],

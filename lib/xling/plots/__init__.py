@@ -24,6 +24,7 @@ from xling.plots.data import (  # noqa: F401
 from xling.plots.datasize import (  # noqa: F401
     plot_diversity,
     plot_learning_curve,
+    plot_pairs,
 )
 from xling.plots.evaluation import (  # noqa: F401
     plot_accuracy_heatmap,

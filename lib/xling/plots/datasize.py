@@ -146,3 +146,76 @@ def plot_diversity(table: pd.DataFrame, title: str = "") -> Figure:
     )
     fig.tight_layout()
     return fig
+
+
+def plot_pairs(table: pd.DataFrame, title: str = "") -> Figure:
+    """Translation pairs against labelled posts (pairs.csv): accuracy against n, the target
+    posts added to English as labelled posts (k) or as translation pairs (m), one column per
+    target language; top, on the target's own test posts (seed-averaged, 95% bootstrap
+    intervals); bottom, the mean over the other evaluation languages. n = 0 is English alone,
+    shared by both lines; the commonest label, always answered, dotted."""
+    targets = _lang_order(table["target_lang"].unique())
+    fig, axes = plt.subplots(
+        2, len(targets), figsize=(3.6 * len(targets) + 0.8, 5.8), squeeze=False, sharey="row"
+    )
+    styles = {
+        "labels": ("labelled posts (k)", "#3b75af", "o", -1),
+        "pairs": ("translation pairs (m), no label", "#d95f02", "s", 1),
+    }
+    for j, target in enumerate(targets):
+        mine = table[table["target_lang"] == target]
+        ns = sorted(mine["n"].unique())
+        span = (max(ns) - min(ns)) or 1
+        own = mine[mine["eval_lang"] == target]
+        other = mine[mine["eval_lang"] != target]
+        for axis, (label, color, marker, side) in styles.items():
+            g = own[own["axis"] == axis].sort_values("n")
+            dx = side * 0.012 * span
+            axes[0][j].errorbar(
+                g["n"] + dx,
+                g["accuracy"],
+                yerr=[g["accuracy"] - g["acc_ci_low"], g["acc_ci_high"] - g["accuracy"]],
+                fmt=f"-{marker}",
+                ms=4.5,
+                color=color,
+                lw=1.6,
+                elinewidth=0.9,
+                capsize=2.5,
+                label=label if j == 0 else None,
+            )
+            o = other[other["axis"] == axis].groupby("n")["accuracy"].mean()
+            if len(o):
+                axes[1][j].plot(o.index, o.to_numpy(), f"-{marker}", ms=4, color=color, lw=1.4)
+        if len(own):
+            axes[0][j].axhline(
+                own["majority"].iloc[0],
+                color="0.3",
+                ls=":",
+                lw=1,
+                label="commonest label, always" if j == 0 else None,
+            )
+        n_own = int(own["n_posts"].max()) if len(own) else 0
+        others = sorted(other["eval_lang"].unique())
+        axes[0][j].set_title(f"{target}: its own {n_own} test posts", fontsize=9)
+        axes[1][j].set_title(
+            f"mean of the other languages ({', '.join(others) or 'none'})", fontsize=8.5
+        )
+        for i in (0, 1):
+            ax = axes[i][j]
+            ax.set_xticks(ns)
+            ax.set_ylim(-0.02, 1.02)
+            ax.grid(alpha=0.3, lw=0.5)
+        axes[1][j].set_xlabel(f"n: {target} training posts added to English")
+    axes[0][0].set_ylabel("accuracy")
+    axes[1][0].set_ylabel("accuracy")
+    fig.legend(loc="lower center", bbox_to_anchor=(0.5, 0.0), fontsize=7.5, frameon=False, ncol=3)
+    fig.suptitle(
+        title
+        or "Translation pairs instead of labels: English labelled posts plus n target posts,\n"
+        "labelled or as translation pairs (same seeds, steps and evaluation posts)",
+        fontsize=9.5,
+        x=0.02,
+        ha="left",
+    )
+    fig.tight_layout(rect=(0, 0.06, 1, 0.93))
+    return fig
