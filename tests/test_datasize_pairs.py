@@ -437,3 +437,57 @@ def test_describe_pairs_says_what_the_numbers_say_and_what_the_cost_was():
     )
     empty = datasize.pairs_table(PREDS[PREDS["kind"] == "curve"], RUNS, ["hu"])
     assert empty.empty and "pair_ms is empty" in datasize.describe_pairs(empty)[0]
+
+
+# --------------------------------------------------------------------------------------------
+# 01's pairs variant (en+pairs)
+# --------------------------------------------------------------------------------------------
+
+VARIANTS = {"en": ["en"], "en+pairs": ["en"]}
+
+
+def test_a_pairs_variant_adds_capped_pairs_of_its_languages_and_skips_unreferenced_posts():
+    posts = POSTS.copy()
+    hu_train = posts.index[(posts["lang"] == "hu") & (posts["split"] == "train")]
+    posts.loc[hu_train[:5], "text_en"] = None  # 5 of the 75 Hungarian posts lack a reference
+    pairs, notes = finetune.pair_training_sets(posts, VARIANTS, {"en+pairs": ["hu"]})
+    assert list(pairs) == ["en+pairs"] and len(pairs["en+pairs"]) == 70
+    assert set(pairs["en+pairs"]["split"]) == {"train"}
+    assert notes == ["en+pairs: 5 of 75 hu training posts skipped: no English reference (text_en)"]
+    capped, _ = finetune.pair_training_sets(posts, VARIANTS, {"en+pairs": ["hu"]}, 10, seed=3)
+    assert len(capped["en+pairs"]) == 10 and capped["en+pairs"]["text_en"].notna().all()
+    table = finetune.describe_training_sets({"en+pairs": POSTS[POSTS["lang"] == "en"]}, capped)
+    assert table.loc["en+pairs (pairs)", "hu"] == 10 and table.loc["en+pairs (pairs)", "en"] == 0
+
+
+@pytest.mark.parametrize(
+    ("pair_variants", "message"),
+    [
+        ({"de+pairs": ["hu"]}, r"pair_variants.de\+pairs: 'de\+pairs' is not one of the variants"),
+        ({"en+pairs": []}, r"pair_variants.en\+pairs names no languages"),
+        ({"en+pairs": ["en", "hu"]}, r"pair_variants.en\+pairs: en cannot be translation pairs"),
+        ({"en+pairs": ["ko"]}, r"pair_variants.en\+pairs: no training posts in ko"),
+    ],
+)
+def test_a_bad_pairs_variant_is_refused_naming_the_key(pair_variants, message):
+    with pytest.raises(ValueError, match=message):
+        finetune.pair_training_sets(POSTS, VARIANTS, pair_variants)
+
+
+def test_a_language_without_any_reference_is_refused():
+    posts = POSTS.assign(text_en=None)
+    with pytest.raises(ValueError, match=r"none of the 75 hu training posts has an English"):
+        finetune.pair_training_sets(posts, VARIANTS, {"en+pairs": ["hu"]})
+
+
+def test_the_profile_check_names_a_pairs_variant_the_run_lacks():
+    from xling import config
+
+    profile = config.load_profile("demo", [("variants", "{en: [en], es: [es]}")])
+    problem = profile.variant_problem("01_finetune")
+    assert "01_finetune.pair_variants names 'en+pairs', not a variant of this run" in problem
+    assert "-p 01_finetune.pair_variants '{}'" in problem
+    ok = config.load_profile(
+        "demo", [("variants", "{en: [en], es: [es]}"), ("01_finetune.pair_variants", "{}")]
+    )
+    assert ok.variant_problem("01_finetune") is None

@@ -239,9 +239,20 @@ class Profile:
         for key, extra in VARIANT_LISTS.items():
             if key not in values or values[key] is None:
                 continue
-            wanted = values[key] if isinstance(values[key], list) else [values[key]]
+            wanted = values[key]
+            if isinstance(wanted, dict):  # pair_variants: its keys are variants
+                wanted = list(wanted)
+            elif not isinstance(wanted, list):
+                wanted = [wanted]
             unknown = [v for v in wanted if v not in have | set(extra)]
-            if unknown:
+            if unknown and key == "pair_variants":
+                problems.append(
+                    f"{notebook}.pair_variants names {', '.join(repr(v) for v in unknown)}, not a "
+                    f"variant of this run (variants: {', '.join(sorted(have)) or 'none'}); "
+                    f"declare each in variants with its labelled languages (e.g. "
+                    f"'{unknown[0]}: [en]'), or set -p {notebook}.pair_variants '{{}}'"
+                )
+            elif unknown:
                 known = [v for v in wanted if v not in unknown] or sorted(have)[:1]
                 problems.append(
                     f"{notebook}.{key} names {', '.join(repr(v) for v in unknown)}, not a variant "
@@ -256,6 +267,7 @@ VARIANT_LISTS: dict[str, tuple[str, ...]] = {
     "translated_variants": (),
     "native_variants": (),
     "read_variants": ("base",),
+    "pair_variants": (),
 }
 
 

@@ -519,9 +519,80 @@ def training_sets(
     return out
 
 
-def describe_training_sets(training: dict[str, pd.DataFrame]) -> pd.DataFrame:
-    """Training posts per variant and language."""
+def pair_training_sets(
+    posts: pd.DataFrame,
+    variants: dict[str, list[str]],
+    pair_variants: dict[str, list[str]],
+    max_pairs_per_lang: int | None = None,
+    seed: int = 0,
+    train_splits: dict[str, list[str]] | None = None,
+) -> tuple[dict[str, pd.DataFrame], list[str]]:
+    """The translation-pair posts of each pairs variant (``pair_variants``: a variant of
+    ``variants``, whose languages give its labelled posts, -> the languages whose training posts
+    it adds as translation pairs, :func:`encode_pairs`), and one note per language where posts
+    without an English reference were skipped.
+
+    Refused, naming the key: a pairs variant not in ``variants``, no pair languages, English or
+    one of the variant's labelled languages among them, a language without training posts or
+    without a single reference. ``max_pairs_per_lang`` caps each language, drawn at random but
+    stratified by label (the label only balances the draw; it is never trained on)."""
+    from xling.schema import TRAIN_SPLITS
+
+    out, notes = {}, []
+    for variant, langs in pair_variants.items():
+        key = f"pair_variants.{variant}"
+        if variant not in variants:
+            raise ValueError(
+                f"{key}: '{variant}' is not one of the variants ({', '.join(variants)}); "
+                "declare it in variants with its labelled languages, e.g. "
+                f"{variant}: [en]"
+            )
+        if not langs:
+            raise ValueError(f"{key} names no languages to add as translation pairs")
+        wrong = [lang for lang in langs if lang == "en" or lang in variants[variant]]
+        if wrong:
+            raise ValueError(
+                f"{key}: {', '.join(wrong)} cannot be translation pairs (English has nothing to "
+                f"translate; a labelled language of '{variant}' is trained on with its labels)"
+            )
+        chosen = ((train_splits or {}).get(variant) or ["per_language"])[0]
+        train = posts[posts[TRAIN_SPLITS[chosen]] == "train"]
+        parts = []
+        for lang in langs:
+            pool = train[train["lang"] == lang]
+            if pool.empty:
+                raise ValueError(f"{key}: no training posts in {lang}")
+            usable = pool[has_reference(pool)]
+            if usable.empty:
+                raise ValueError(
+                    f"{key}: none of the {len(pool)} {lang} training posts has an English "
+                    "reference (text_en)"
+                )
+            if len(usable) < len(pool):
+                notes.append(
+                    f"{variant}: {len(pool) - len(usable)} of {len(pool)} {lang} training posts "
+                    "skipped: no English reference (text_en)"
+                )
+            if max_pairs_per_lang is not None and len(usable) > max_pairs_per_lang:
+                share = max_pairs_per_lang / len(usable)
+                picked = [
+                    g.sample(max(1, round(len(g) * share)), random_state=seed)
+                    for _, g in usable.groupby("label")
+                ]
+                usable = pd.concat(picked).sort_values("post_id").head(max_pairs_per_lang)
+            parts.append(usable)
+        out[variant] = pd.concat(parts).sort_values("post_id").reset_index(drop=True)
+    return out, notes
+
+
+def describe_training_sets(
+    training: dict[str, pd.DataFrame], pairs: dict[str, pd.DataFrame] | None = None
+) -> pd.DataFrame:
+    """Training posts per variant and language; with ``pairs``, a pairs variant's translation
+    pairs in rows of their own (``VARIANT (pairs)``, no label trained on)."""
     rows = {v: t.groupby("lang").size() for v, t in training.items()}
+    for v, t in (pairs or {}).items():
+        rows[f"{v} (pairs)"] = t.groupby("lang").size()
     table = pd.DataFrame(rows).T.fillna(0).astype(int)
     table["total"] = table.sum(axis=1)
     return table

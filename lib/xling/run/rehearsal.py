@@ -31,6 +31,7 @@ NOISE_SETTINGS = {
 SCALE_SETTINGS = (
     "posts_per_group",
     "max_train_posts",
+    "max_pairs_per_lang",
     "epochs",
     "batch_size",
     "save_every",
