@@ -419,8 +419,8 @@ def test_describe_pairs_says_what_the_numbers_say_and_what_the_cost_was():
     assert lines[0].startswith("hu, its own 4 test posts: English alone 0.00")
     assert "4 translation pairs: 0.25" in text and "labels do better" in text
     # 18,500 / 12,400 tokens = 1.49x, +49%; the loss on 700 tokens against 240
-    assert "equal steps and examples read (30 steps, 240 examples" in text
-    assert "read 18,500 tokens against 12,400 for labels (1.49x, +49%)" in text
+    assert "equal steps and examples read (30 steps, 240 examples each)" in text
+    assert "a pairs run read 18,500 against 12,400 for labels (1.49x, +49%)" in text
     assert "loss fell on 700 tokens against 240" in text
     # pl, the other language: pairs and labels the same there
     assert (

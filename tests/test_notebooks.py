@@ -88,6 +88,15 @@ def test_smoke_profile_runs_every_notebook():
     assert diversity.loc["all", "posts_multi"] == diversity.loc["all", "posts_control"]
     for name in ("data_size_learning_curve", "data_size_diversity_vs_volume"):
         assert (paths.FIGURES / "smoke" / f"{name}.png").exists()
+    # 06: 4 German translation pairs against 4 labelled posts, on the same posts and steps
+    pairs = pd.read_csv(run / "data_size" / "pairs.csv")
+    assert set(pairs["axis"]) == {"labels", "pairs"} and sorted(set(pairs["n"])) == [0, 4]
+    four = pairs[pairs["n"] == 4].set_index(["eval_lang", "axis"])
+    assert (
+        four.xs("pairs", level="axis")["steps"] == four.xs("labels", level="axis")["steps"]
+    ).all()
+    assert four.xs("pairs", level="axis")["diff_vs_labels"].notna().all()
+    assert (paths.FIGURES / "smoke" / "data_size_pairs_vs_labels.png").exists()
     # 07: every layer of base, en and multi; the lens, ABX, probes and PCA tables and figures
     reps = run / "representations"
     lens = pd.read_csv(reps / "lens.csv")

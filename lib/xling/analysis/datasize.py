@@ -681,18 +681,19 @@ def describe_pairs(table: pd.DataFrame) -> list[str]:
             if ("labels", n) not in own.index:
                 continue
             lab, pair = own.loc[("labels", n)], own.loc[("pairs", n)]
-            same = [
-                name
-                for col, name in (("steps", "steps"), ("examples_seen", "examples read"))
-                if lab[col] == pair[col]
-            ]
+            equal = lab["steps"] == pair["steps"] and lab["examples_seen"] == pair["examples_seen"]
+            shared = (
+                f"equal steps and examples read ({lab['steps']:.0f} steps, "
+                f"{lab['examples_seen']:.0f} examples each)"
+                if equal
+                else f"NOT equal steps and examples read (labels {lab['steps']:.0f} steps / "
+                f"{lab['examples_seen']:.0f} examples, pairs {pair['steps']:.0f} / "
+                f"{pair['examples_seen']:.0f})"
+            )
             ratio = pair["tokens_seen"] / lab["tokens_seen"]
             lines.append(
-                f"    n = {n}: equal {' and '.join(same) or 'neither steps nor examples'} "
-                f"({lab['steps']:.0f} steps, {lab['examples_seen']:.0f} examples read "
-                f"against {pair['steps']:.0f} / {pair['examples_seen']:.0f}); not equal in "
-                f"tokens: a pairs run read {pair['tokens_seen']:,.0f} tokens against "
-                f"{lab['tokens_seen']:,.0f} for labels ({ratio:.2f}x, "
+                f"    n = {n}: {shared}; tokens: a pairs run read {pair['tokens_seen']:,.0f} "
+                f"against {lab['tokens_seen']:,.0f} for labels ({ratio:.2f}x, "
                 f"{100 * (ratio - 1):+.0f}%), and its loss fell on "
                 f"{pair['loss_tokens_seen']:,.0f} tokens against {lab['loss_tokens_seen']:,.0f}"
             )

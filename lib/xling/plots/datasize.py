@@ -156,11 +156,15 @@ def plot_pairs(table: pd.DataFrame, title: str = "") -> Figure:
     shared by both lines; the commonest label, always answered, dotted."""
     targets = _lang_order(table["target_lang"].unique())
     fig, axes = plt.subplots(
-        2, len(targets), figsize=(3.6 * len(targets) + 0.8, 5.8), squeeze=False, sharey="row"
+        2,
+        len(targets),
+        figsize=(max(6.4, 3.6 * len(targets) + 0.8), 6.0),
+        squeeze=False,
+        sharey="row",
     )
     styles = {
-        "labels": ("labelled posts (k)", "#3b75af", "o", -1),
-        "pairs": ("translation pairs (m), no label", "#d95f02", "s", 1),
+        "labels": ("labelled posts (k)", "#3b75af", "o", -1, "-"),
+        "pairs": ("translation pairs (m), no label", "#d95f02", "s", 1, "--"),
     }
     for j, target in enumerate(targets):
         mine = table[table["target_lang"] == target]
@@ -168,14 +172,15 @@ def plot_pairs(table: pd.DataFrame, title: str = "") -> Figure:
         span = (max(ns) - min(ns)) or 1
         own = mine[mine["eval_lang"] == target]
         other = mine[mine["eval_lang"] != target]
-        for axis, (label, color, marker, side) in styles.items():
+        for axis, (label, color, marker, side, ls) in styles.items():
             g = own[own["axis"] == axis].sort_values("n")
             dx = side * 0.012 * span
             axes[0][j].errorbar(
                 g["n"] + dx,
                 g["accuracy"],
                 yerr=[g["accuracy"] - g["acc_ci_low"], g["acc_ci_high"] - g["accuracy"]],
-                fmt=f"-{marker}",
+                fmt=marker,
+                ls=ls,
                 ms=4.5,
                 color=color,
                 lw=1.6,
@@ -185,7 +190,9 @@ def plot_pairs(table: pd.DataFrame, title: str = "") -> Figure:
             )
             o = other[other["axis"] == axis].groupby("n")["accuracy"].mean()
             if len(o):
-                axes[1][j].plot(o.index, o.to_numpy(), f"-{marker}", ms=4, color=color, lw=1.4)
+                axes[1][j].plot(
+                    o.index, o.to_numpy(), marker=marker, ls=ls, ms=4, color=color, lw=1.4
+                )
         if len(own):
             axes[0][j].axhline(
                 own["majority"].iloc[0],
@@ -211,11 +218,12 @@ def plot_pairs(table: pd.DataFrame, title: str = "") -> Figure:
     fig.legend(loc="lower center", bbox_to_anchor=(0.5, 0.0), fontsize=7.5, frameon=False, ncol=3)
     fig.suptitle(
         title
-        or "Translation pairs instead of labels: English labelled posts plus n target posts,\n"
-        "labelled or as translation pairs (same seeds, steps and evaluation posts)",
+        or "Translation pairs instead of labels: English labelled posts plus n posts\n"
+        "of the target language, labelled or as translation pairs\n"
+        "(same seeds, steps and evaluation posts; 95% bootstrap intervals)",
         fontsize=9.5,
         x=0.02,
         ha="left",
     )
-    fig.tight_layout(rect=(0, 0.06, 1, 0.93))
+    fig.tight_layout(rect=(0, 0.06, 1, 0.9))
     return fig
