@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from conftest import train_settings
-from xling.analysis import datasize
+from xling.analysis import datasize, metrics
 from xling.models import finetune, prompts
 from xling.schema import LABELS
 from xling.tasks import load_task
@@ -480,14 +480,158 @@ def test_a_language_without_any_reference_is_refused():
         finetune.pair_training_sets(posts, VARIANTS, {"en+pairs": ["hu"]})
 
 
-def test_the_profile_check_names_a_pairs_variant_the_run_lacks():
+def test_variants_set_with_p_leave_out_the_profile_pair_variants_they_do_not_name():
     from xling import config
 
+    # demo declares en+pairs in variants and in 01's pair_variants; -p variants without it
+    # leaves it out of the pairs too, saying so, instead of refusing the run
     profile = config.load_profile("demo", [("variants", "{en: [en], es: [es]}")])
+    assert profile.params_for("01_finetune")["pair_variants"] == {}
+    assert profile.variant_problem("01_finetune") is None
+    assert len(profile.notes) == 1 and "pair variant en+pairs left out" in profile.notes[0]
+    assert "-p variants does not name it" in profile.notes[0]
+    # -p variants that keep en+pairs keep its pairs
+    kept = config.load_profile("demo", [("variants", "{en: [en], en+pairs: [en]}")])
+    assert list(kept.params_for("01_finetune")["pair_variants"]) == ["en+pairs"]
+    assert kept.notes == []
+
+
+def test_pairs_named_with_p_for_a_variant_the_run_lacks_are_refused_naming_the_key():
+    from xling import config
+
+    profile = config.load_profile(
+        "demo",
+        [("variants", "{en: [en], es: [es]}"), ("01_finetune.pair_variants", "{en+pairs: [es]}")],
+    )
     problem = profile.variant_problem("01_finetune")
     assert "01_finetune.pair_variants names 'en+pairs', not a variant of this run" in problem
     assert "-p 01_finetune.pair_variants '{}'" in problem
-    ok = config.load_profile(
-        "demo", [("variants", "{en: [en], es: [es]}"), ("01_finetune.pair_variants", "{}")]
+
+
+def test_a_users_own_posts_leave_out_the_profile_pairs_and_their_variant():
+    from xling import config
+
+    overrides = [("posts_source", "file"), ("posts_path", "data/tasks/climate_posts.csv")]
+    profile = config.load_profile("smoke", overrides)
+    for nb in ("00_data", "01_finetune", "03_crosslingual_eval"):
+        # smoke's variants are en, multi and en+pairs: the pairs variant goes everywhere
+        assert set(profile.params_for(nb)["variants"]) == {"en", "multi"}, nb
+    assert profile.params_for("01_finetune")["pair_variants"] == {}
+    assert profile.params_for("06_data_size")["pair_ms"] == []
+    assert any("pair variant en+pairs left out" in n and "posts_path" in n for n in profile.notes)
+    assert any("06_data_size.pair_ms [4] left out" in n for n in profile.notes)
+    # the profile's own posts, or another of ours with English references, keep them
+    assert config.load_profile("smoke").notes == []
+    paper_posts = config.load_profile("smoke", [("posts_source", "paper")])
+    assert "en+pairs" in paper_posts.params_for("01_finetune")["pair_variants"]
+    # pairs named with -p stay as given (01 then refuses them if the file has no text_en)
+    named = config.load_profile("smoke", [*overrides, ("06_data_size.pair_ms", "[2]")])
+    assert named.params_for("06_data_size")["pair_ms"] == [2]
+
+
+# ---------------------------------------------------------------------------------------------
+# 03: a pairs variant against its twin (metrics.pairs_gain)
+# ---------------------------------------------------------------------------------------------
+
+
+def _gain_predictions() -> pd.DataFrame:
+    # en: 10 English test posts, hu: 20 Hungarian (en+pairs saw hu as pairs), ko: 10 Korean (seen
+    # by no variant), speeches: 4 posts of an evaluation file; all gold 'neutral'. Planted: on en
+    # both answer right; on hu en+pairs is right on all 20 and en on none; on ko en is right on all
+    # 10 and en+pairs on none; on speeches both right. A pooled 'multi' copy of the en posts must
+    # be ignored (it would double en's posts).
+    rows = []
+    sets = [("en", "en", "test", 10), ("hu", "hu", "test", 20), ("ko", "ko", "test", 10)]
+    sets += [("speeches", "en", "eval", 4)]
+    for evalset, lang, split, n in sets:
+        for i in range(n):
+            pid = f"{evalset}-{i}"
+            right = {"en+pairs": evalset != "ko", "en": evalset != "hu", "multi": True}
+            for variant, ok in right.items():
+                rows.append(
+                    {
+                        "post_id": pid, "evalset": evalset, "lang": lang, "split": split,
+                        "backend": "llamacpp-q4_k_m+lora", "method": "score",
+                        "input": "original", "variant": variant, "label": "neutral",
+                        "prediction": "neutral" if ok else "pro-immigration",
+                    }
+                )  # fmt: skip
+    table = pd.DataFrame(rows)
+    pooled = table[table["evalset"] == "en"].assign(evalset="multi", prediction="unrelated")
+    return pd.concat([table, pooled], ignore_index=True)
+
+
+def test_a_pairs_variant_is_read_against_its_twin_on_the_same_posts():
+    variants = {"en": ["en"], "multi": ["en", "hu"], "en+pairs": ["en"]}
+    gain, notes = metrics.pairs_gain(_gain_predictions(), variants, {"en+pairs": ["hu"]}, 200)
+    assert notes == []
+    # the twin: trained on en alone, without pairs (multi has hu labels too, so not it)
+    assert set(gain["twin"]) == {"en"}
+    by = gain.set_index("evalset")
+    assert "multi" not in by.index
+    assert by.loc["en", "group"] == "labelled" and by.loc["hu", "group"] == "pairs"
+    assert by.loc["ko", "group"] == "unseen" and by.loc["speeches", "group"] == "file"
+    # hu: 20 of 20 right against 0 of 20: +1.0, every bootstrap draw too
+    assert by.loc["hu", "n"] == 20 and by.loc["hu", "diff"] == 1.0
+    assert by.loc["hu", "diff_low"] == 1.0 and by.loc["hu", "verdict"] == "en+pairs better"
+    # ko: 0 of 10 against 10 of 10: -1.0; en and speeches: both right on every post: 0, no verdict
+    assert by.loc["ko", "diff"] == -1.0 and by.loc["ko", "verdict"] == "en better"
+    assert by.loc["en", "diff"] == 0.0 and by.loc["en", "verdict"] == "no difference we can detect"
+    assert by.loc["speeches", "verdict"] == "no difference we can detect"
+    # pooled rows, one per language group (not for files): (pairs) holds hu's 20 posts
+    assert by.loc["(pairs)", "n"] == 20 and by.loc["(unseen)", "n"] == 10
+    assert by.loc["(labelled)", "n"] == 10 and "(file)" not in by.index
+    lines = metrics.describe_pairs_gain(gain)
+    assert any(
+        line.startswith("en+pairs against en on the languages it saw only as translation pairs "
+                        "(hu; test posts, n = 20): accuracy 1.000 against 0.000, difference +1.000")
+        for line in lines
+    )  # fmt: skip
+    assert any("evaluation file speeches (n = 4)" in line for line in lines)
+
+
+def test_a_pairs_variant_without_a_twin_is_skipped_saying_why():
+    variants = {"multi": ["en", "hu"], "en+pairs": ["en"]}
+    gain, notes = metrics.pairs_gain(_gain_predictions(), variants, {"en+pairs": ["hu"]})
+    assert gain.empty
+    assert notes == [
+        "en+pairs: no variant trained on its labelled languages (en) without pairs, so nothing "
+        "to read its pairs against"
+    ]
+    # no pairs variant at all: nothing to compare, nothing said
+    assert metrics.pairs_gain(_gain_predictions(), variants, {})[0].empty
+
+
+def test_pair_languages_are_read_from_the_adapters_01_wrote(tmp_path):
+    import json
+
+    for variant, langs in [("en", []), ("en+pairs", ["hu", "de"])]:
+        (tmp_path / variant).mkdir()
+        meta = {"variant": variant, "pair_languages": langs}
+        (tmp_path / variant / "meta.json").write_text(json.dumps(meta))
+    # es has no adapter here: left out, as en (no pairs)
+    got = finetune.pair_languages(tmp_path, ["en", "en+pairs", "es"])
+    assert got == {"en+pairs": ["hu", "de"]}
+
+
+def test_the_heatmap_dashes_the_languages_a_variant_saw_only_as_pairs():
+    from matplotlib.patches import Rectangle
+
+    from xling import plots
+
+    cells = [(v, e) for v in ("en", "en+pairs") for e in ("en", "hu", "ko", "hu-extra", "multi")]
+    table = pd.DataFrame([{"variant": v, "evalset": e, "accuracy": 0.5} for v, e in cells])
+    fig = plots.plot_accuracy_heatmap(
+        table, {"en": ["en"], "en+pairs": ["en"]}, pairs={"en+pairs": ["hu"]}
     )
-    assert ok.variant_problem("01_finetune") is None
+    ax = fig.axes[0]
+    # rows: en (0), en+pairs (1); columns: en, hu, ko, then hu-extra, then multi
+    cols = [t.get_text() for t in ax.get_xticklabels()]
+    boxes = [p for p in ax.patches if isinstance(p, Rectangle)]
+    dashed = {(round(p.get_y() + 0.45), cols[round(p.get_x() + 0.45)]) for p in boxes
+              if p.get_linestyle() == "--"}  # fmt: skip
+    solid = {(round(p.get_y() + 0.5), cols[round(p.get_x() + 0.5)]) for p in boxes
+             if p.get_linestyle() in ("-", "solid")}  # fmt: skip
+    assert dashed == {(1, "hu"), (1, "hu-extra")}
+    assert solid == {(0, "en"), (1, "en")}
+    assert "dashed: seen as translation pairs only" in ax.get_xlabel()

@@ -213,6 +213,9 @@ class Profile:
     run: str = ""
     #: the profile whose code path this one rehearses on a smaller scale (``rehearses: full``)
     rehearses: str | None = None
+    #: what loading changed in the profile's own values, one line each, for the runner to print
+    #: (e.g. its translation-pair variant left out of a run whose posts were replaced with -p)
+    notes: list[str] = field(default_factory=list)
 
     def __post_init__(self):
         self.run = self.run or self.name
@@ -322,8 +325,10 @@ def load_profile(
         blocks[block] = dict(values)
 
     source = str(file)
+    overridden: set[tuple[str | None, str]] = set()
     for key, raw_value in overrides or []:
         block, pname, value = parse_override(key, raw_value)
+        overridden.add((block, pname))
         if block is None:
             common[pname] = value
         elif block not in schema:
@@ -349,7 +354,88 @@ def load_profile(
                 )
             _check(source, f"{block}.{key}", value, schema[block][key], block)
     _check_task_source(source, common, blocks)
-    return Profile(name, file, common, blocks, schema, run=run or "", rehearses=rehearses)
+    notes = _fit_pairs(common, blocks, schema, overridden)
+    return Profile(
+        name, file, common, blocks, schema, run=run or "", rehearses=rehearses, notes=notes
+    )
+
+
+#: Where a profile trains on translation pairs: notebook -> its parameter (01's pair variants,
+#: 06's pairs axis). Both draw the pairs from the profile's own posts' English references.
+PAIR_KEYS = {"01_finetune": "pair_variants", "06_data_size": "pair_ms"}
+#: Parameters that replace the profile's posts
+POSTS_KEYS = ("posts_source", "posts_path", "task")
+
+
+def _fit_pairs(
+    common: dict[str, Any],
+    blocks: dict[str, dict[str, Any]],
+    schema: dict[str, dict[str, Param]],
+    overridden: set[tuple[str | None, str]],
+) -> list[str]:
+    """Keep a profile's translation pairs in step with ``-p`` overrides that do not name them.
+
+    A profile's pairs (``pair_variants``, ``pair_ms``) are drawn from its own posts and declared
+    for its own variants. When ``-p`` replaces the variants, the pair variants not among the new
+    ones are left out; when ``-p`` replaces the posts (``posts_source``, ``posts_path``, ``task``)
+    with a file of the user's (``posts_source: file``) and keeps the profile's variants, the
+    pairs are left out altogether (a user's file seldom has English references), their variants
+    too. Each change is returned as a line to print.
+    Pairs named with ``-p`` are left as given: a mismatch then is the user's, refused by
+    :meth:`Profile.variant_problem` or by 01 itself, naming the key."""
+    names = {name for _, name in overridden}
+    variants_set = "variants" in names
+    source = blocks.get("00_data", {}).get("posts_source", common.get("posts_source"))
+    posts_set = source == "file" and any(k in names for k in POSTS_KEYS)
+    if not (variants_set or posts_set):
+        return []
+    notes = []
+    nb, key = "01_finetune", PAIR_KEYS["01_finetune"]
+    if nb in schema and key in schema[nb] and key not in names:
+        pairs = blocks.get(nb, {}).get(key, common.get(key, schema[nb][key].default)) or {}
+        variants = (
+            common.get(
+                "variants", schema[nb]["variants"].default if "variants" in schema[nb] else {}
+            )
+            or {}
+        )
+        block_variants = blocks.get(nb, {}).get("variants")
+        if block_variants is not None:
+            variants = block_variants
+        if variants_set:
+            dropped = [v for v in pairs if v not in variants]
+            why = "-p variants does not name it"
+        else:
+            dropped = list(pairs)
+            why = (
+                "its translation pairs are the profile's own posts' English references, and -p "
+                f"replaced the posts ({', '.join(k for k in POSTS_KEYS if k in names)})"
+            )
+        if dropped:
+            blocks.setdefault(nb, {})[key] = {v: ls for v, ls in pairs.items() if v not in dropped}
+            if not variants_set:
+                # the profile's variants, less its pair variants, for every notebook
+                for values in (common, *blocks.values()):
+                    if isinstance(values.get("variants"), dict):
+                        values["variants"] = {
+                            v: ls for v, ls in values["variants"].items() if v not in dropped
+                        }
+                if "variants" not in common:
+                    common["variants"] = {v: ls for v, ls in variants.items() if v not in dropped}
+            for v in dropped:
+                notes.append(
+                    f"pair variant {v} left out: {why} (name it in -p {nb}.{key} to train it)"
+                )
+    nb, key = "06_data_size", PAIR_KEYS["06_data_size"]
+    if posts_set and nb in schema and key in schema[nb] and key not in names:
+        ms = blocks.get(nb, {}).get(key, common.get(key, schema[nb][key].default)) or []
+        if ms:
+            blocks.setdefault(nb, {})[key] = []
+            notes.append(
+                f"{nb}.{key} {ms} left out: its pairs are the profile's own posts' English "
+                f"references, and -p replaced the posts (set -p {nb}.{key} to keep them)"
+            )
+    return notes
 
 
 def _check_task_source(source: str, common: dict[str, Any], blocks: dict[str, dict]) -> None:

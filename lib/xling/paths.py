@@ -63,6 +63,7 @@ CONTRACT: dict[str, str] = {
     "metrics/eval_files.csv": "03_crosslingual_eval",
     "metrics/priors.csv": "03_crosslingual_eval",
     "metrics/answer_shares.csv": "03_crosslingual_eval",
+    "metrics/pairs_gain.csv": "03_crosslingual_eval",
     "metrics/released_vs_recomputed.csv": "03_crosslingual_eval",
     "translation/translations.csv": "04_translation_ablation",
     "translation/quality.csv": "04_translation_ablation",

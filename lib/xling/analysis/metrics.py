@@ -432,3 +432,141 @@ def describe_calibration(shares: pd.DataFrame, raw: str = "score", task=None) ->
             f"{c[f'answers_{top}']:.0%}"
         )
     return lines
+
+
+# --- What translation pairs buy (notebook 03, issue 22) ------------------------------------------
+PAIRS_GAIN_KEYS = ["backend", "method", "input", "split"]
+
+
+def pair_twin(pair_variant: str, variants: dict, pair_languages: dict) -> str | None:
+    """The variant a pairs variant is read against: trained on the same labelled languages and on
+    no translation pairs (``en`` for ``en+pairs: [en]``); None when the run has none."""
+    labelled = set(variants[pair_variant])
+    for name, langs in variants.items():
+        if name != pair_variant and not pair_languages.get(name) and set(langs) == labelled:
+            return name
+    return None
+
+
+def _pairs_group(evalset: str, lang: str, split: str, labelled, pairs) -> str:
+    """What a pairs variant had of an evaluation set's language (:func:`pairs_gain`)."""
+    if split == "eval" or evalset.split("-")[0] != lang:  # a language's set: en, ko-extra
+        return "file"
+    if lang in labelled:
+        return "labelled"
+    return "pairs" if lang in pairs else "unseen"
+
+
+def pairs_gain(
+    predictions: pd.DataFrame,
+    variants: dict,
+    pair_languages: dict,
+    n_boot: int = 1000,
+    seed: int = 0,
+) -> tuple[pd.DataFrame, list[str]]:
+    """Each translation-pairs variant against its twin (:func:`pair_twin`) on the same posts.
+
+    ``predictions``: one row per post and variant (columns post_id, label, prediction, variant,
+    evalset, lang and :data:`PAIRS_GAIN_KEYS`); ``pair_languages``: variant -> the languages it
+    saw as translation pairs (01's ``pair_variants``, as its adapters record them). One row per
+    evaluation set, with ``group`` saying what the pairs variant had of that language: labelled
+    (its labelled languages), pairs (posts and English references, no label), unseen (neither,
+    e.g. Korean), or file (an evaluation file); and one pooled row per group (``evalset`` is the
+    group's name in brackets, e.g. ``(pairs)``) over all its per-language posts, so the question
+    is asked of every pair language at once too. ``diff`` is the pairs variant's accuracy minus
+    the twin's with the paired bootstrap interval (resampling posts); ``verdict`` reads it. The
+    pooled set ``multi`` is left out (it repeats per-language posts). Returns the table and one
+    note per pairs variant that could not be compared, saying why."""
+    cols = [
+        "pair_variant", "twin", *PAIRS_GAIN_KEYS, "group", "evalset", "n", "acc_pairs",
+        "acc_twin", "diff", "diff_low", "diff_high", "verdict",
+    ]  # fmt: skip
+    rows, notes = [], []
+    preds = predictions[predictions["evalset"] != "multi"]
+    for pv, plangs in pair_languages.items():
+        if not plangs or pv not in variants:
+            continue
+        twin = pair_twin(pv, variants, pair_languages)
+        if twin is None:
+            notes.append(
+                f"{pv}: no variant trained on its labelled languages "
+                f"({', '.join(variants[pv])}) without pairs, so nothing to read its pairs against"
+            )
+            continue
+        if not (preds["variant"] == pv).any() or not (preds["variant"] == twin).any():
+            notes.append(f"{pv}: no predictions of {pv} and {twin} on the same posts here")
+            continue
+        on = ["post_id", "evalset", *PAIRS_GAIN_KEYS]
+        a = preds[preds["variant"] == pv][[*on, "label", "lang", "prediction"]]
+        b = preds[preds["variant"] == twin][[*on, "prediction"]]
+        both = a.merge(b, on=on, suffixes=("_pairs", "_twin"))
+
+        both["group"] = [
+            _pairs_group(e, la, s, variants[pv], plangs)
+            for e, la, s in zip(both["evalset"], both["lang"], both["split"], strict=True)
+        ]
+        pooled = both[both["group"] != "file"].assign(evalset=lambda d: "(" + d["group"] + ")")
+        for key, g in pd.concat([both, pooled]).groupby(
+            [*PAIRS_GAIN_KEYS, "group", "evalset"], sort=True
+        ):
+            res = compare_accuracy(
+                g["label"], g["prediction_pairs"], g["prediction_twin"], n_boot, seed
+            )
+            verdict = (
+                f"{pv} better"
+                if res["diff_low"] > 0
+                else f"{twin} better"
+                if res["diff_high"] < 0
+                else "no difference we can detect"
+            )
+            rows.append(
+                {
+                    "pair_variant": pv,
+                    "twin": twin,
+                    **dict(zip([*PAIRS_GAIN_KEYS, "group", "evalset"], key, strict=True)),
+                    "n": res["n"],
+                    "acc_pairs": res["acc_a"],
+                    "acc_twin": res["acc_b"],
+                    "diff": res["diff"],
+                    "diff_low": res["diff_low"],
+                    "diff_high": res["diff_high"],
+                    "verdict": verdict,
+                }
+            )
+    return pd.DataFrame(rows, columns=cols), notes
+
+
+def describe_pairs_gain(gain: pd.DataFrame) -> list[str]:
+    """One sentence per pairs variant, split and pooled group of :func:`pairs_gain`, every number
+    from the table, naming the languages it pools."""
+    what = {
+        "pairs": "the languages it saw only as translation pairs",
+        "unseen": "languages it saw in no form",
+        "labelled": "its labelled languages",
+    }
+    lines = []
+    pooled = gain[gain["evalset"].str.startswith("(")]
+    files = gain[gain["group"] == "file"]
+    for r in files.itertuples():
+        lines.append(
+            f"{r.pair_variant} against {r.twin} on the evaluation file {r.evalset} (n = {r.n}): "
+            f"accuracy {r.acc_pairs:.3f} against {r.acc_twin:.3f}, difference {r.diff:+.3f} "
+            f"(95% CI {r.diff_low:+.3f} to {r.diff_high:+.3f}): {r.verdict}"
+        )
+    for r in pooled.itertuples():
+        langs = gain[
+            (gain["pair_variant"] == r.pair_variant)
+            & (gain["group"] == r.group)
+            & (gain["split"] == r.split)
+            & (gain["backend"] == r.backend)
+            & (gain["method"] == r.method)
+            & (gain["input"] == r.input)
+            & ~gain["evalset"].str.startswith("(")
+        ]["evalset"]
+        lines.append(
+            f"{r.pair_variant} against {r.twin} on {what[r.group]} ({', '.join(langs)}; "
+            f"{r.split} posts, n = {r.n}): accuracy {r.acc_pairs:.3f} against {r.acc_twin:.3f}, "
+            f"difference {r.diff:+.3f} (95% CI {r.diff_low:+.3f} to {r.diff_high:+.3f}): "
+            f"{r.verdict}"
+        )
+    return lines

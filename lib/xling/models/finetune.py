@@ -618,3 +618,17 @@ def summarize_runs(results: dict[str, RunResult]) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows)
+
+
+def pair_languages(adapters_dir: Path, variants) -> dict[str, list[str]]:
+    """Each variant's translation-pair languages as its finished adapter recorded them
+    (``meta.json``'s ``pair_languages``, written by 01): what was trained, not what a profile
+    says now. Variants without an adapter here, or trained on no pairs, are left out."""
+    out = {}
+    for variant in variants:
+        meta = Path(adapters_dir) / variant / "meta.json"
+        if meta.exists():
+            langs = json.loads(meta.read_text(encoding="utf-8")).get("pair_languages") or []
+            if langs:
+                out[variant] = list(langs)
+    return out

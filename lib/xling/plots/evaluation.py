@@ -21,16 +21,19 @@ def plot_accuracy_heatmap(
     vmin: float = 0.0,
     vmax: float = 1.0,
     marked=(),
+    pairs: dict[str, list[str]] | None = None,
 ) -> Figure:
     """Variants (rows) by evaluation sets (columns), coloured and annotated with ``value``; a
     cell whose language the variant was trained on is boxed, so the unboxed cells are transfer
-    to languages the variant never saw. Cells in ``marked`` ((variant, evalset) pairs: sets
-    holding posts the variant's training set held) get a red corner mark. ``table`` has one row
-    per (variant, evalset)."""
+    to languages the variant never saw. A cell of a language the variant saw only as translation
+    pairs (``pairs``: variant -> languages, 01's ``pair_variants``) gets a dashed box. Cells in
+    ``marked`` ((variant, evalset) pairs: sets holding posts the variant's training set held) get
+    a red corner mark. ``table`` has one row per (variant, evalset)."""
     import numpy as np
     from matplotlib.patches import Rectangle
 
     marked = set(marked)
+    pairs = pairs or {}
     variants = _variant_order(table["variant"])
     sets = _evalset_order(table["evalset"])
     grid = table.pivot_table(index="variant", columns="evalset", values=value, aggfunc="first")
@@ -52,11 +55,17 @@ def plot_accuracy_heatmap(
                 )
             if trained_on(variant, evalset, training):
                 ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, lw=2, ec="#ff7f0e"))
+            elif evalset != "multi" and evalset.split("-")[0] in pairs.get(variant, ()):
+                corner, side = (j - 0.45, i - 0.45), 0.9
+                dashed = {"fill": False, "lw": 1.5, "ls": "--", "ec": "#ff7f0e"}
+                ax.add_patch(Rectangle(corner, side, side, **dashed))
             if (variant, evalset) in marked:
                 ax.plot(j + 0.36, i - 0.3, marker="v", color="#d62728", markersize=5)
     ax.set_xticks(range(len(sets)), sets, rotation=45, ha="right", fontsize=8)
     ax.set_yticks(range(len(variants)), variants, fontsize=8)
     label = "evaluation set (boxed: a language the variant was trained on"
+    if any(pairs.values()):
+        label += "; dashed: seen as translation pairs only"
     if marked:
         label += "; red mark: holds posts the variant trained on"
     ax.set_xlabel(label + ")")

@@ -138,6 +138,8 @@ def run_profile(
     upstream: list[str] = []
     named = f" as run {profile}" if profile != profile_name else ""
     log(f"profile {profile_name} ({paths.display(prof.file)}){named} -> {paths.display(out_dir)}")
+    for line in prof.notes:
+        log(f"  {line}")
     if prof.rehearses:
         from xling.run.rehearsal import skipped_lines
 
