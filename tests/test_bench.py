@@ -221,3 +221,68 @@ def test_archive_breakdown_child_times_every_way_on_the_same_posts():
     # 5.0 posts/s is 5.0 / 2.0 = 2.50x generating
     assert "5.00 posts/s  2.50x  16 posts per decode (the archive's)" in lines[3]
     assert "38.0 tokens each after a 28-token prefix" in lines[0]
+
+
+# ---------------------------------------------------------------------------------------------
+# Recipe search (issue 25)
+# ---------------------------------------------------------------------------------------------
+
+
+def test_balanced_labels_keep_every_post_and_draw_the_rare_labels_up():
+    from xling.models import finetune
+
+    labels = ["unrelated"] * 5 + ["anti-immigration"] * 2 + ["pro-immigration"]
+    posts = pd.DataFrame({"post_id": [f"p{i}" for i in range(8)], "label": labels})
+    out = finetune.balance_labels(posts, seed=3)
+    # the commonest label has 5 posts: every label 5, so 15 rows, each original post at least once
+    assert out["label"].value_counts().to_dict() == {
+        "unrelated": 5,
+        "anti-immigration": 5,
+        "pro-immigration": 5,
+    }
+    assert set(out["post_id"]) == set(posts["post_id"])
+    assert (out[out["label"] == "pro-immigration"]["post_id"] == "p7").all()  # its only post
+    assert out.equals(finetune.balance_labels(posts, seed=3))  # the same draw again
+
+
+def test_recipe_rows_give_accuracy_floor_and_recall_per_group():
+    labels = ("neutral", "unrelated", "pro-immigration", "anti-immigration")  # nan first
+    gold = ["unrelated"] * 6 + ["anti-immigration"] * 4
+    # the model says unrelated for all 10 posts but one anti post, which it gets right
+    pred = ["unrelated"] * 6 + ["anti-immigration"] + ["unrelated"] * 3
+    table = pd.DataFrame({"label": gold, "prediction": pred, "group": "authors"})
+    (row,) = bench._recipe_rows(table, "balanced", "en", labels, n_boot=200)
+    # 7 of 10 right; floor: unrelated 6 of 10; recall: unrelated 6/6, anti 1/4; neutral and pro
+    # have no gold post here (nan), so the lowest recall is anti's 0.25
+    assert row["accuracy"] == pytest.approx(0.7) and row["floor"] == pytest.approx(0.6)
+    assert row["recall_unrelated"] == 1.0 and row["recall_anti-immigration"] == 0.25
+    assert np.isnan(row["recall_neutral"])
+    assert row["answers_unrelated"] == pytest.approx(0.9)
+    assert row["min_recall"] == 0.25
+
+
+def test_describe_recipes_names_the_recipe_whose_variants_all_beat_the_floor():
+    rows = []
+    for recipe, accs, recalls in [
+        ("profile", (0.50, 0.60), (0.0, 0.4)),  # en below its 0.52 floor
+        ("balanced", (0.55, 0.60), (0.3, 0.4)),  # both above, lowest recall 0.3
+        ("lr-3e-4", (0.56, 0.58), (0.1, 0.5)),  # both above, lowest recall 0.1
+    ]:
+        for variant, acc, rec in zip(("en", "multi"), accs, recalls, strict=True):
+            rows.append(
+                {"recipe": recipe, "variant": variant, "group": "authors", "n": 310,
+                 "accuracy": acc, "acc_low": acc - 0.05, "acc_high": acc + 0.05, "floor": 0.52,
+                 "min_recall": rec}
+            )  # fmt: skip
+    lines = bench.describe_recipes({"rows": rows})
+    assert lines[-1] == (
+        "authors: every variant above the floor with balanced, lr-3e-4; the highest lowest "
+        "recall among them: balanced (0.30)"
+    )
+    assert len(lines) == 7  # six table lines and the verdict
+
+
+def test_recipe_search_names_the_command_that_makes_its_inputs(tmp_path, monkeypatch):
+    monkeypatch.setattr(paths, "RUNS", tmp_path / "runs")
+    with pytest.raises(FileNotFoundError, match=r"\./run_all\.sh --only 00_data 01_finetune"):
+        bench.recipe_search("demo")

@@ -635,3 +635,27 @@ def test_the_heatmap_dashes_the_languages_a_variant_saw_only_as_pairs():
     assert dashed == {(1, "hu"), (1, "hu-extra")}
     assert solid == {(0, "en"), (1, "en")}
     assert "dashed: seen as translation pairs only" in ax.get_xlabel()
+
+
+def test_examples_seen_counts_labelled_posts_and_pairs_by_the_runs_batch_order(tmp_path):
+    import json
+
+    # 6 labelled posts then 4 pairs (indices 6-9), 3 steps of 4: 12 examples read; the batch order
+    # is an epoch's permutation of the 10 then the next epoch's first 2, counted by hand below
+    settings = {"batch_size": 4, "seed": 7}
+    meta = {"n_examples": 10, "pairs": 4, "steps": 3, "settings": settings}
+    order = [i for b in finetune.batch_order(10, 4, 3, 7) for i in b]
+    labelled = sum(i < 6 for i in order)
+    assert finetune.examples_seen(meta) == {
+        "examples": 12,
+        "labelled": labelled,
+        "pairs": 12 - labelled,
+    }
+    # one full epoch holds each of the 6 labelled posts once: at least 6 of the 12 are labelled
+    assert 6 <= labelled <= 8
+    (tmp_path / "p").mkdir()
+    (tmp_path / "p" / "meta.json").write_text(json.dumps(meta))
+    assert finetune.describe_examples_seen(tmp_path, ["p", "missing"]) == [
+        f"p: its 3 steps read 12 examples, {labelled} labelled posts and {12 - labelled} "
+        "translation pairs"
+    ]

@@ -1174,3 +1174,175 @@ def gpu_agreement(
         torch.cuda.max_memory_allocated() / 1e9, 3
     )
     return out
+
+
+# --------------------------------------------------------------------------------------------
+# Recipe search (issue 25): fine-tuning recipes read against the authors' real tweets
+# --------------------------------------------------------------------------------------------
+
+#: Recipes to compare: a name -> changes to the profile's 01 settings (TrainSettings fields),
+#: plus ``balance`` (labels balanced in the training posts, :func:`finetune.balance_labels`).
+#: ``profile`` is the profile's own recipe: its run's adapters, as 01 trained them.
+RECIPES: dict[str, dict] = {
+    "profile": {},
+    "balanced": {"balance": True},
+    "balanced-120-steps": {"balance": True, "steps": 120},
+    "lr-3e-4": {"lr": 0.0003},
+}
+
+
+def _recipe_rows(pred: pd.DataFrame, recipe: str, variant: str, labels, n_boot: int) -> list:
+    """Per evaluation group (this run's per-language test posts pooled, and the authors' tweets):
+    accuracy with its interval, the floor, each label's recall and answer share."""
+    from xling.analysis import metrics
+    from xling.data.summaries import commonest_label
+
+    rows = []
+    for group, g in pred.groupby("group", sort=False):
+        ok = (g["label"] == g["prediction"]).to_numpy(dtype=float)
+        acc, lo, hi = metrics.bootstrap_ci(ok, n_boot)
+        _, floor = commonest_label(g["label"])
+        row = {
+            "recipe": recipe, "variant": variant, "group": group, "n": len(g),
+            "accuracy": acc, "acc_low": lo, "acc_high": hi, "floor": floor,
+        }  # fmt: skip
+        for label in labels:
+            gold = g[g["label"] == label]
+            row[f"recall_{label}"] = (
+                float((gold["prediction"] == label).mean()) if len(gold) else float("nan")
+            )
+            row[f"answers_{label}"] = float((g["prediction"] == label).mean())
+        present = [
+            row[f"recall_{label}"] for label in labels if not np.isnan(row[f"recall_{label}"])
+        ]
+        row["min_recall"] = min(present) if present else float("nan")
+        rows.append(row)
+    return rows
+
+
+def recipe_search(
+    profile: str = "demo",
+    recipes: list[str] | None = None,
+    variants: list[str] | None = None,
+    n_boot: int = 1000,
+    log=print,
+) -> dict:
+    """Train each recipe's variants on the profile's posts (01's settings with the recipe's
+    changes; adapters under ``runs/cache/recipes/<profile>/<recipe>/<variant>/``, resumable and
+    reused), export each as a LoRA GGUF, and score, with the base Q4_K_M + LoRA as 03 does,
+    this run's per-language test posts and the authors' tweets (``authors_test``, when 00 took
+    them). Needs the profile's 00 and 01 (and, for the ``profile`` recipe, 02's LoRA files)."""
+    from transformers import AutoTokenizer
+
+    from xling import config as xconfig
+    from xling import infer, models
+    from xling.data.tables import read_posts
+    from xling.models import finetune, layout, prompts, quantize
+    from xling.tasks import load_task
+
+    run = paths.RUNS / profile
+    if not paths.posts_csv(profile).exists():
+        raise FileNotFoundError(
+            f"missing {paths.display(paths.posts_csv(profile))}; make it with: "
+            f"{setup_command(profile)}"
+        )
+    params = xconfig.effective_params(profile, "01_finetune")
+    task = load_task(params.get("task"))
+    posts = read_posts(paths.posts_csv(profile), task=task)
+    base = models.resolve_base(params["base_model"])
+    tokenizer = AutoTokenizer.from_pretrained(base.folder)
+    prompt = prompts.make_prompt(params["prompt_format"], tokenizer, task=task)
+    base_gguf = layout.model_files(run, base, "base", "llamacpp-q4_k_m+lora").model
+    chosen = recipes or list(RECIPES)
+    unknown = [r for r in chosen if r not in RECIPES]
+    if unknown:
+        raise ValueError(f"unknown recipe(s) {unknown}; known: {', '.join(RECIPES)}")
+    variants = variants or [v for v in params["variants"] if "+" not in v]
+    test = posts[(posts["split"] == "test") & (posts["evalset"] == posts["lang"])]
+    authors = posts[posts["evalset"] == "authors_test"]
+    evaluated = pd.concat([test.assign(group="test"), authors.assign(group="authors")])
+    if not (evaluated["group"] == "authors").any():
+        log("note: no authors_test posts in this run (00 without the authors' data)")
+    rows, runs = [], []
+    for recipe in chosen:
+        change = dict(RECIPES[recipe])
+        balance = change.pop("balance", False)
+        settings = finetune.TrainSettings.from_params({**params, **change})
+        for variant in variants:
+            langs = params["variants"][variant]
+            if recipe == "profile":
+                lora = run / "gguf" / f"{variant}-lora.gguf"
+                if not lora.exists():
+                    raise FileNotFoundError(f"missing {paths.display(lora)}: run 02_quantize")
+                seconds = None
+            else:
+                train = finetune.training_sets(
+                    posts,
+                    {variant: langs},
+                    params.get("max_train_posts"),
+                    seed=params["seed"],
+                    train_splits=params.get("train_splits"),
+                )[variant]
+                if balance:
+                    train = finetune.balance_labels(train, seed=params["seed"])
+                examples = finetune.encode_examples(train, prompt, tokenizer, params["max_length"])
+                out = paths.RUNS / "cache" / "recipes" / profile / recipe / variant
+                t0 = time.perf_counter()
+                res = finetune.finetune_lora(
+                    base.folder, examples, out, settings, base_sha=base.sha256,
+                    pad_id=tokenizer.pad_token_id or 0, desc=f"{recipe} {variant}",
+                )  # fmt: skip
+                lora = quantize.export_lora_gguf(res.adapter, base.folder, out / "lora.gguf")
+                seconds = time.perf_counter() - t0
+                runs.append(
+                    {"recipe": recipe, "variant": variant, "examples": len(examples),
+                     "labels": train["label"].value_counts().to_dict(),
+                     "final_loss": res.meta["final_loss"], "seconds": seconds}
+                )  # fmt: skip
+            files = layout.ModelFiles("llamacpp-q4_k_m+lora", base_gguf, lora)
+            pred = infer.classify(evaluated, files, prompt, "score", desc=f"{recipe} {variant}")
+            scored = evaluated.assign(prediction=pred["prediction"].to_numpy())
+            rows += _recipe_rows(scored, recipe, variant, task.labels, n_boot)
+            for r in rows[-2:]:
+                log(
+                    f"{recipe:>20} {variant:>6} {r['group']:>8}: accuracy {r['accuracy']:.3f} "
+                    f"({r['acc_low']:.3f}-{r['acc_high']:.3f}), floor {r['floor']:.3f}, "
+                    f"lowest recall {r['min_recall']:.2f}"
+                )
+    return {
+        "benchmark": "recipes",
+        "profile": profile,
+        "machine": machine_info(),
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "recipes": {r: RECIPES[r] for r in chosen},
+        "runs": runs,
+        "rows": rows,
+    }
+
+
+def describe_recipes(result: dict) -> list[str]:
+    """The recipe table, one line per recipe, variant and group, and for each group the recipe
+    whose variants all beat the floor with the highest lowest recall (none: said so)."""
+    table = pd.DataFrame(result["rows"])
+    lines = []
+    for r in table.itertuples():
+        lines.append(
+            f"{r.recipe:>20} {r.variant:>6} {r.group:>8} n={r.n}: accuracy {r.accuracy:.3f} "
+            f"({r.acc_low:.3f}-{r.acc_high:.3f}) vs floor {r.floor:.3f}; lowest recall "
+            f"{r.min_recall:.2f}"
+        )
+    for group, g in table.groupby("group", sort=False):
+        ok = g.groupby("recipe").apply(
+            lambda d: bool((d["accuracy"] > d["floor"]).all()), include_groups=False
+        )
+        worst = g.groupby("recipe")["min_recall"].min()
+        good = [r for r in ok.index if ok[r]]
+        if good:
+            best = max(good, key=lambda r: worst[r])
+            lines.append(
+                f"{group}: every variant above the floor with {', '.join(good)}; the highest "
+                f"lowest recall among them: {best} ({worst[best]:.2f})"
+            )
+        else:
+            lines.append(f"{group}: no recipe puts every variant above the floor")
+    return lines

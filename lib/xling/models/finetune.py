@@ -632,3 +632,51 @@ def pair_languages(adapters_dir: Path, variants) -> dict[str, list[str]]:
             if langs:
                 out[variant] = list(langs)
     return out
+
+
+def balance_labels(posts: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
+    """The training posts with every label as common as the commonest: each label's posts all
+    kept once, then drawn again at random (with replacement) up to the commonest label's count.
+    A recipe to try against a model that collapses onto the commonest labels (issue 25); a post
+    drawn twice is the same example twice, so the steps see the rare labels more often."""
+    if posts.empty:
+        return posts
+    counts = posts["label"].value_counts()
+    rng = np.random.default_rng(seed)
+    parts = []
+    for label in sorted(counts.index):
+        group = posts[posts["label"] == label]
+        extra = int(counts.max() - len(group))
+        parts.append(group)
+        if extra:
+            parts.append(group.iloc[rng.integers(0, len(group), size=extra)])
+    return pd.concat(parts).sort_values("post_id", kind="stable").reset_index(drop=True)
+
+
+def examples_seen(meta: dict) -> dict[str, int]:
+    """What a finished run's steps read, from its ``meta.json``: examples in all, and of them
+    labelled posts and translation pairs (01 puts the pairs after the labelled posts, so an
+    index at or past ``n_examples - pairs`` is a pair), by the run's own batch order."""
+    settings = meta["settings"]
+    n, pairs = int(meta["n_examples"]), int(meta.get("pairs") or 0)
+    batches = batch_order(n, settings["batch_size"], int(meta["steps"]), settings["seed"])
+    read = [i for batch in batches for i in batch]
+    labelled = sum(1 for i in read if i < n - pairs)
+    return {"examples": len(read), "labelled": labelled, "pairs": len(read) - labelled}
+
+
+def describe_examples_seen(adapters_dir: Path, variants) -> list[str]:
+    """One line per variant with a finished adapter: what its steps read (:func:`examples_seen`),
+    so a pairs variant is read knowing how many labelled posts it gave up for its pairs."""
+    lines = []
+    for variant in variants:
+        meta_file = Path(adapters_dir) / variant / "meta.json"
+        if not meta_file.exists():
+            continue
+        meta = json.loads(meta_file.read_text(encoding="utf-8"))
+        seen = examples_seen(meta)
+        lines.append(
+            f"{variant}: its {meta['steps']} steps read {seen['examples']} examples, "
+            f"{seen['labelled']} labelled posts and {seen['pairs']} translation pairs"
+        )
+    return lines

@@ -1,0 +1,44 @@
+"""Fine-tuning recipes read against the authors' real tweets (issue 25): each recipe's variants
+trained on the profile's posts and scored as 03 scores them, on this run's test posts and on the
+authors' tweets (authors_test), with each label's recall and the floor.
+
+    .venv/bin/python bench/recipes.py [--profile demo] [--recipe NAME ...] [--variant V ...]
+
+Needs the profile's 00_data (with the authors' data: --paper-data or data/paper), 01_finetune and
+02_quantize. Recipes: xling.bench.RECIPES. Writes bench/results/<date>-<host>-recipes.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from xling import bench
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--profile", default="demo")
+    ap.add_argument("--recipe", action="append", choices=list(bench.RECIPES))
+    ap.add_argument("--variant", action="append")
+    ap.add_argument("--out", default=None, help="results folder (default bench/results)")
+    ap.add_argument("--show", default=None, help="print a results file; run nothing")
+    args = ap.parse_args(argv)
+    if args.show:
+        result = json.loads(Path(args.show).read_text())
+    else:
+        try:
+            result = bench.recipe_search(args.profile, args.recipe, args.variant)
+        except FileNotFoundError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+        print(f"written {bench.write_result(result, args.out)}")
+    for line in bench.describe_recipes(result):
+        print(line)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
