@@ -286,3 +286,18 @@ def test_recipe_search_names_the_command_that_makes_its_inputs(tmp_path, monkeyp
     monkeypatch.setattr(paths, "RUNS", tmp_path / "runs")
     with pytest.raises(FileNotFoundError, match=r"\./run_all\.sh --only 00_data 01_finetune"):
         bench.recipe_search("demo")
+
+
+def test_every_recipe_names_known_settings_and_a_whole_numbering():
+    from dataclasses import fields
+
+    from xling.models import finetune
+    from xling.tasks import load_task
+
+    knobs = {f.name for f in fields(finetune.TrainSettings)} | {"balance", "numbers"}
+    labels = set(load_task().labels)
+    for name, recipe in bench.RECIPES.items():
+        assert set(recipe) <= knobs, name
+        if "numbers" in recipe:  # every label numbered, no number twice
+            assert set(recipe["numbers"]) == labels, name
+            assert len(set(recipe["numbers"].values())) == len(labels), name

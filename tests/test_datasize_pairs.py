@@ -659,3 +659,43 @@ def test_examples_seen_counts_labelled_posts_and_pairs_by_the_runs_batch_order(t
         f"p: its 3 steps read 12 examples, {labelled} labelled posts and {12 - labelled} "
         "translation pairs"
     ]
+
+
+def test_every_example_weighs_the_same_in_a_batch_that_mixes_labels_and_pairs():
+    import torch
+    import torch.nn.functional as F
+
+    label = finetune.Example("a", [5, 6, 7], 1, "neutral")
+    pair = finetune.Example("b", [5, 6, 7, 8, 9, 10], 3)
+    rows = torch.tensor([0, 1, 1, 1])  # collate's rows: one answer token of a, three of b
+    weights = finetune.example_weights([label, pair], rows)
+    # 1 / (answer tokens x 2 examples): a's token 1/2, each of b's 1/6; each example sums to 1/2
+    assert torch.allclose(weights, torch.tensor([1 / 2, 1 / 6, 1 / 6, 1 / 6]))
+    # the weighted sum is then the mean over examples of each example's mean token loss
+    logits, targets = torch.randn(4, 11), torch.tensor([1, 2, 3, 4])
+    per = F.cross_entropy(logits, targets, reduction="none")
+    expected = (per[0] + per[1:].mean()) / 2
+    assert torch.allclose((per * weights).sum(), expected)
+    # a batch of labelled posts alone keeps the plain mean (no weights)
+    assert finetune.example_weights([label, label], torch.tensor([0, 1])) is None
+
+
+def test_only_runs_that_mix_labels_and_pairs_change_their_fingerprint():
+    import hashlib
+    import json
+    from dataclasses import asdict
+
+    settings = train_settings()
+    labelled = [finetune.Example("a", [5, 6, 7], 1, "neutral")]
+    mixed = [*labelled, finetune.Example("b", [5, 6, 7, 8, 9, 10], 3)]
+
+    def before(examples):  # the fingerprint as it was computed before examples were weighed
+        h = hashlib.sha256(json.dumps(asdict(settings), sort_keys=True).encode())
+        h.update(b"sha")
+        for e in examples:
+            h.update(json.dumps([e.post_id, e.input_ids, e.n_answer]).encode())
+        return h.hexdigest()
+
+    # labelled runs are reused as they were; a run with pairs trained with the old loss is not
+    assert finetune.fingerprint(settings, labelled, "sha") == before(labelled)
+    assert finetune.fingerprint(settings, mixed, "sha") != before(mixed)

@@ -1181,11 +1181,16 @@ def gpu_agreement(
 # --------------------------------------------------------------------------------------------
 
 #: Recipes to compare: a name -> changes to the profile's 01 settings (TrainSettings fields),
-#: plus ``balance`` (labels balanced in the training posts, :func:`finetune.balance_labels`).
+#: plus ``balance`` (labels balanced in the training posts, :func:`finetune.balance_labels`) and
+#: ``numbers`` (each label's number in the prompt and the answer, instead of the task's).
 #: ``profile`` is the profile's own recipe: its run's adapters, as 01 trained them.
 RECIPES: dict[str, dict] = {
     "profile": {},
     "balanced": {"balance": True},
+    # the untuned model answers "1" whatever the post: give 1 to the commonest label, unrelated
+    "unrelated-is-1": {
+        "numbers": {"unrelated": 1, "neutral": 2, "pro-immigration": 3, "anti-immigration": 4}
+    },
     "balanced-120-steps": {"balance": True, "steps": 120},
     "lr-3e-4": {"lr": 0.0003},
 }
@@ -1232,6 +1237,8 @@ def recipe_search(
     reused), export each as a LoRA GGUF, and score, with the base Q4_K_M + LoRA as 03 does,
     this run's per-language test posts and the authors' tweets (``authors_test``, when 00 took
     them). Needs the profile's 00 and 01 (and, for the ``profile`` recipe, 02's LoRA files)."""
+    import dataclasses
+
     from transformers import AutoTokenizer
 
     from xling import config as xconfig
@@ -1267,7 +1274,12 @@ def recipe_search(
     for recipe in chosen:
         change = dict(RECIPES[recipe])
         balance = change.pop("balance", False)
+        numbers = change.pop("numbers", None)
         settings = finetune.TrainSettings.from_params({**params, **change})
+        recipe_prompt = prompt
+        if numbers:
+            renumbered = dataclasses.replace(task, number=dict(numbers))
+            recipe_prompt = prompts.make_prompt(params["prompt_format"], tokenizer, task=renumbered)
         for variant in variants:
             langs = params["variants"][variant]
             if recipe == "profile":
@@ -1285,7 +1297,9 @@ def recipe_search(
                 )[variant]
                 if balance:
                     train = finetune.balance_labels(train, seed=params["seed"])
-                examples = finetune.encode_examples(train, prompt, tokenizer, params["max_length"])
+                examples = finetune.encode_examples(
+                    train, recipe_prompt, tokenizer, params["max_length"]
+                )
                 out = paths.RUNS / "cache" / "recipes" / profile / recipe / variant
                 t0 = time.perf_counter()
                 res = finetune.finetune_lora(
@@ -1300,7 +1314,9 @@ def recipe_search(
                      "final_loss": res.meta["final_loss"], "seconds": seconds}
                 )  # fmt: skip
             files = layout.ModelFiles("llamacpp-q4_k_m+lora", base_gguf, lora)
-            pred = infer.classify(evaluated, files, prompt, "score", desc=f"{recipe} {variant}")
+            pred = infer.classify(
+                evaluated, files, recipe_prompt, "score", desc=f"{recipe} {variant}"
+            )
             scored = evaluated.assign(prediction=pred["prediction"].to_numpy())
             rows += _recipe_rows(scored, recipe, variant, task.labels, n_boot)
             for r in rows[-2:]:

@@ -236,11 +236,31 @@ def answer_logits(model, ids, mask, rows, cols):
     return logits
 
 
-def answer_loss(model, ids, mask, rows, cols, targets):
-    """Mean cross-entropy over the answer tokens alone."""
+def answer_loss(model, ids, mask, rows, cols, targets, weights=None):
+    """Cross-entropy over the answer tokens alone: their mean, or with ``weights`` (one per
+    answer token, :func:`example_weights`) their weighted sum."""
     import torch.nn.functional as F
 
-    return F.cross_entropy(answer_logits(model, ids, mask, rows, cols).float(), targets)
+    logits = answer_logits(model, ids, mask, rows, cols).float()
+    if weights is None:
+        return F.cross_entropy(logits, targets)
+    return (F.cross_entropy(logits, targets, reduction="none") * weights).sum()
+
+
+def example_weights(batch: list[Example], rows):
+    """Each answer token's weight when a batch mixes examples with different numbers of answer
+    tokens (labelled posts, one token; translation pairs, a whole reference): 1 / (the example's
+    answer tokens x the batch's examples), so every example weighs the same in the loss, as a
+    labelled post does in a batch of labelled posts. A plain token mean would give a 30-token
+    reference thirty times a label's weight, and the labels of a pairs run a few percent of the
+    gradient. None when every example has as many answer tokens (the mean is then the same)."""
+    import torch
+
+    counts = [e.n_answer for e in batch]
+    if len(set(counts)) == 1:
+        return None
+    per_example = torch.tensor(counts, dtype=torch.float32, device=rows.device)
+    return 1.0 / (per_example[rows] * len(batch))
 
 
 def batch_order(n: int, batch_size: int, steps: int, seed: int) -> list[list[int]]:
@@ -256,6 +276,10 @@ def batch_order(n: int, batch_size: int, steps: int, seed: int) -> list[list[int
 def fingerprint(settings: TrainSettings, examples: list[Example], base_sha: str) -> str:
     h = hashlib.sha256(json.dumps(asdict(settings), sort_keys=True).encode())
     h.update(base_sha.encode())
+    if len({e.n_answer for e in examples}) > 1:
+        # examples weigh the same in the loss (example_weights); runs made before, with a plain
+        # token mean, are not reused
+        h.update(b"loss: every example weighs the same")
     for e in examples:
         h.update(json.dumps([e.post_id, e.input_ids, e.n_answer]).encode())
     return h.hexdigest()
@@ -394,7 +418,7 @@ def finetune_lora(
         ids, mask, rows, cols, targets = (t.to(device) for t in collate(batch, pad_id))
         for group in optim.param_groups:
             group["lr"] = settings.lr * min(1.0, (step + 1) / warmup)
-        loss = answer_loss(model, ids, mask, rows, cols, targets)
+        loss = answer_loss(model, ids, mask, rows, cols, targets, example_weights(batch, rows))
         optim.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, settings.max_grad_norm)
