@@ -10,9 +10,7 @@ scoring many posts per decode. Writes bench/results/<date>-<host>-archive-breakd
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-from pathlib import Path
 
 from xling import bench
 
@@ -26,20 +24,14 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default=None, help="results folder (default bench/results)")
     ap.add_argument("--show", default=None, help="print a results file; run nothing")
     args = ap.parse_args(argv)
-    if args.show:
-        result = json.loads(Path(args.show).read_text())
-    else:
-        try:
-            result = bench.archive_scorer_breakdown(
-                args.profile, args.variant, n_posts=args.posts, rounds=args.rounds
-            )
-        except FileNotFoundError as err:
-            print(f"error: {err}", file=sys.stderr)
-            return 2
-        print(f"written {bench.write_result(result, args.out)}")
-    for line in bench.describe_breakdown(result):
-        print(line)
-    return 0
+    return bench.run_or_show(
+        args.show,
+        args.out,
+        lambda: bench.archive_scorer_breakdown(
+            args.profile, args.variant, n_posts=args.posts, rounds=args.rounds
+        ),
+        bench.describe_breakdown,
+    )
 
 
 if __name__ == "__main__":

@@ -11,9 +11,7 @@ Needs the profile's 00_data (with the authors' data: --paper-data or data/paper)
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-from pathlib import Path
 
 from xling import bench
 
@@ -26,18 +24,12 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default=None, help="results folder (default bench/results)")
     ap.add_argument("--show", default=None, help="print a results file; run nothing")
     args = ap.parse_args(argv)
-    if args.show:
-        result = json.loads(Path(args.show).read_text())
-    else:
-        try:
-            result = bench.recipe_search(args.profile, args.recipe, args.variant)
-        except FileNotFoundError as err:
-            print(f"error: {err}", file=sys.stderr)
-            return 2
-        print(f"written {bench.write_result(result, args.out)}")
-    for line in bench.describe_recipes(result):
-        print(line)
-    return 0
+    return bench.run_or_show(
+        args.show,
+        args.out,
+        lambda: bench.recipe_search(args.profile, args.recipe, args.variant),
+        bench.describe_recipes,
+    )
 
 
 if __name__ == "__main__":

@@ -594,6 +594,26 @@ def _linear_modules(folder, targets):
     ]
 
 
+def run_or_show(show: str | None, out: str | None, run, describe) -> int:
+    """A benchmark script's main: print the results file ``show`` without running anything, or
+    ``run()`` it, write its result (``out``: the folder) and print it; ``describe(result)`` gives
+    the lines. A missing input (FileNotFoundError, naming the command that makes it) exits 2."""
+    import sys
+
+    if show:
+        result = json.loads(Path(show).read_text())
+    else:
+        try:
+            result = run()
+        except FileNotFoundError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+        print(f"written {write_result(result, out)}")
+    for line in describe(result):
+        print(line)
+    return 0
+
+
 def write_result(result: dict, folder: str | os.PathLike[str] | None = None) -> Path:
     """bench/results/<date>-<host>[-<benchmark>].json"""
     folder = Path(folder) if folder else RESULTS
