@@ -21,8 +21,7 @@ def main(argv=None) -> int:
     ap.add_argument("--variant", default="en")
     ap.add_argument("--posts", type=int, default=96)
     ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--out", default=None, help="results folder (default bench/results)")
-    ap.add_argument("--show", default=None, help="print a results file; run nothing")
+    bench.add_result_args(ap)
     args = ap.parse_args(argv)
     return bench.run_or_show(
         args.show,

@@ -21,8 +21,7 @@ def main(argv=None) -> int:
     ap.add_argument("--profile", default="demo")
     ap.add_argument("--recipe", action="append", choices=list(bench.RECIPES))
     ap.add_argument("--variant", action="append")
-    ap.add_argument("--out", default=None, help="results folder (default bench/results)")
-    ap.add_argument("--show", default=None, help="print a results file; run nothing")
+    bench.add_result_args(ap)
     args = ap.parse_args(argv)
     return bench.run_or_show(
         args.show,

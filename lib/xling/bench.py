@@ -594,6 +594,12 @@ def _linear_modules(folder, targets):
     ]
 
 
+def add_result_args(ap) -> None:
+    """The options of a benchmark script that :func:`run_or_show` serves: --out and --show."""
+    ap.add_argument("--out", default=None, help="results folder (default bench/results)")
+    ap.add_argument("--show", default=None, help="print a results file; run nothing")
+
+
 def run_or_show(show: str | None, out: str | None, run, describe) -> int:
     """A benchmark script's main: print the results file ``show`` without running anything, or
     ``run()`` it, write its result (``out``: the folder) and print it; ``describe(result)`` gives

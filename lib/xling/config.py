@@ -390,18 +390,14 @@ def _fit_pairs(
     if not (variants_set or posts_set):
         return []
     notes = []
+
+    def value(nb: str, key: str) -> Any:  # what notebook nb gets for key: block, common, default
+        return blocks.get(nb, {}).get(key, common.get(key, schema[nb][key].default))
+
     nb, key = "01_finetune", PAIR_KEYS["01_finetune"]
     if nb in schema and key in schema[nb] and key not in names:
-        pairs = blocks.get(nb, {}).get(key, common.get(key, schema[nb][key].default)) or {}
-        variants = (
-            common.get(
-                "variants", schema[nb]["variants"].default if "variants" in schema[nb] else {}
-            )
-            or {}
-        )
-        block_variants = blocks.get(nb, {}).get("variants")
-        if block_variants is not None:
-            variants = block_variants
+        pairs = value(nb, key) or {}
+        variants = value(nb, "variants") or {}
         if variants_set:
             dropped = [v for v in pairs if v not in variants]
             why = "-p variants does not name it"
@@ -428,7 +424,7 @@ def _fit_pairs(
                 )
     nb, key = "06_data_size", PAIR_KEYS["06_data_size"]
     if posts_set and nb in schema and key in schema[nb] and key not in names:
-        ms = blocks.get(nb, {}).get(key, common.get(key, schema[nb][key].default)) or []
+        ms = value(nb, key) or []
         if ms:
             blocks.setdefault(nb, {})[key] = []
             notes.append(
