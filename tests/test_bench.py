@@ -294,10 +294,38 @@ def test_every_recipe_names_known_settings_and_a_whole_numbering():
     from xling.models import finetune
     from xling.tasks import load_task
 
-    knobs = {f.name for f in fields(finetune.TrainSettings)} | {"balance", "numbers"}
+    knobs = {f.name for f in fields(finetune.TrainSettings)}
+    knobs |= {"balance", "numbers", "words", "tweets"}
     labels = set(load_task().labels)
     for name, recipe in bench.RECIPES.items():
         assert set(recipe) <= knobs, name
         if "numbers" in recipe:  # every label numbered, no number twice
             assert set(recipe["numbers"]) == labels, name
             assert len(set(recipe["numbers"].values())) == len(labels), name
+        if "words" in recipe:  # every label a word, no word twice, each a word a task accepts
+            assert set(recipe["words"]) == labels, name
+            assert len(set(recipe["words"].values())) == len(labels), name
+            assert all(w.isalpha() and w.islower() for w in recipe["words"].values()), name
+
+
+def test_tweet_like_posts_get_mentions_and_links_at_the_given_rates():
+    from xling.models import finetune
+
+    n = 2000
+    posts = pd.DataFrame({"post_id": range(n), "text": ["Hello world"] * n, "label": "neutral"})
+    out = finetune.like_tweets(posts, seed=5, mention_rate=0.5, link_rate=0.25)
+    # the post's own words stay, between the handles and the link
+    assert out["text"].str.contains("Hello world", regex=False).all()
+    mention = out["text"].str.match(r"^@\w+( @\w+){0,2} Hello world")
+    link = out["text"].str.contains(r"Hello world https://t\.co/[A-Za-z0-9]{10}$")
+    # each drawn per post: over 2000 posts the shares are within 0.04 of the rates (about four
+    # binomial standard deviations: sqrt(0.25 / 2000) = 0.011)
+    assert abs(mention.mean() - 0.5) < 0.04 and abs(link.mean() - 0.25) < 0.04
+    untouched = ~mention & ~link
+    assert (out.loc[untouched, "text"] == "Hello world").all()
+    assert out["label"].eq("neutral").all() and out["post_id"].equals(posts["post_id"])
+    assert out.equals(finetune.like_tweets(posts, seed=5, mention_rate=0.5, link_rate=0.25))
+    # rates 0: nothing changes
+    assert finetune.like_tweets(posts, 1, 0, 0)["text"].eq("Hello world").all()
+    with pytest.raises(ValueError, match="shares"):
+        finetune.like_tweets(posts, 1, 1.5, 0)

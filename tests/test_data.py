@@ -283,3 +283,35 @@ def test_seen_allowed_keeps_only_each_variants_splits_and_survives_no_overlap():
         variant="de", backend="b", method="score", input="original", prediction="unrelated"
     )
     assert metrics.accuracy_unseen(preds, none).empty
+
+
+def test_form_gap_sets_this_corpus_beside_the_authors_tweets():
+    from xling.data import summaries
+
+    posts = pd.DataFrame(
+        {
+            "text": [
+                "Nice weather in Leeds",  # own, unrelated: nothing
+                "The border queue was long https://t.co/x",  # own, neutral: link, topic word
+                "@bob Grenze zu, Asyl stoppen #de",  # authors', anti (de): all four
+                "@ann Flüchtlinge willkommen",  # authors', pro (de): mention, topic word
+                "@cat Konzert heute",  # authors', unrelated (de): mention only
+            ],
+            "lang": ["en", "en", "de", "de", "de"],
+            "evalset": ["en", "en", "authors_test", "authors_test", "authors_test"],
+            "label": ["unrelated", "neutral", "anti-immigration", "pro-immigration", "unrelated"],
+        }
+    )
+    form = summaries.post_form(posts)
+    assert form["topic_word"].tolist() == [False, True, True, True, False]
+    assert form["mention"].tolist() == [False, False, True, True, True]
+    assert form["link"].tolist() == [False, True, False, False, False]
+    assert form["hashtag"].tolist() == [False, False, True, False, False]
+    gap = summaries.form_gap(posts).set_index(["source", "label"])
+    assert gap.loc[("this corpus", "neutral"), "chars"] == len(posts["text"][1])
+    assert gap.loc[("authors_test", "unrelated"), "mention"] == 1.0
+    assert gap.loc[("authors_test", "anti-immigration"), "topic_word"] == 1.0
+    # labels without posts in a source have no row: own posts have no pro or anti
+    assert ("this corpus", "pro-immigration") not in gap.index
+    # without the authors' tweets: nothing to compare
+    assert summaries.form_gap(posts[posts["evalset"] == "en"]).empty

@@ -448,3 +448,68 @@ def test_readme_documents_every_task_key():
     for key in keys:
         assert f"`{key}`" in section, key
     assert "tasks/climate.yaml" in section and "--run" in section
+
+
+# --- answers in words ----------------------------------------------------------------------------
+
+WORDS = (
+    GOOD.replace("{name: other, number: 9}", "{name: other, number: 9, word: other}")
+    .replace("number: 7, short: likes}", "number: 7, word: likes, short: likes}")
+    .replace("number: 8, short: dislikes", "number: 8, word: dislikes, short: dislikes")
+)
+
+
+def _word_tokens(text: str) -> list[int]:
+    """A word-level tokenizer: each word with its leading space is one token."""
+    import re
+    import zlib
+
+    return [zlib.crc32(w.encode()) for w in re.findall(r"\s*\S+", text)]
+
+
+def test_a_task_answered_in_words(tmp_path):
+    t = task_from(tmp_path, WORDS)
+    assert t.word == {"other": "other", "likes-sport": "likes", "dislikes-sport": "dislikes"}
+    # the category list keeps number order (7, 8, 9) and names each label by its word
+    assert t.categories() == "likes = likes-sport; dislikes = dislikes-sport; other = other"
+    p = prompts.plain_prompt(t)
+    assert p.prefix == "Sport. likes = likes-sport; dislikes = dislikes-sport; other = other.\n"
+    assert p.answer("dislikes-sport") == " dislikes"
+    # generated answers: the first word; a digit of the task still reads; an unknown word fails
+    answers = [" dislikes it", "[other]", "Likes.", "8", "maybe likes", ""]
+    assert [prompts.parse_answer(r, t) for r in answers] == [
+        "dislikes-sport", "other", "likes-sport", "dislikes-sport", "failed", "failed",
+    ]  # fmt: skip
+    # one token per word: the answers differ in their only token, no shared stem
+    toks = prompts.answer_tokens(_word_tokens, p)
+    assert toks.stem == []
+    assert toks.label_token["likes-sport"] == _word_tokens(" likes")[0]
+    # words are part of the task: another digest than the same task answered by number
+    assert t.digest != task_from(tmp_path, GOOD, name="sport2").digest
+
+
+def test_the_papers_task_keeps_its_digest():
+    # sha256 of the immigration task's checked content, computed with the code as it was before
+    # label words existed (git stash; load_task('immigration').digest): fingerprints and caches
+    # of every run made before stay valid
+    assert tasks.load_task("immigration").digest == (
+        "365718a4484325d00e40544fe16a805d45466fb200f4de9bbd134bb6205ede1c"
+    )
+    assert tasks.load_task("immigration").word == {}
+
+
+@pytest.mark.parametrize(
+    "old, new, key, words",
+    [
+        ("word: likes, ", "", "labels", "no word for likes-sport"),
+        ("word: likes,", "word: other,", "labels[2].word", "duplicate word 'other'"),
+        ("word: likes,", "word: Likes Sport,", "labels[2].word", "one lower-case word"),
+        ("word: likes,", "word: 7,", "labels[2].word", "one lower-case word"),
+    ],
+)
+def test_bad_words_are_refused_naming_the_key(tmp_path, old, new, key, words):
+    assert old in WORDS
+    file = write(tmp_path / "sport.yaml", WORDS.replace(old, new, 1))
+    with pytest.raises(tasks.TaskError) as err:
+        tasks.load_task(file)
+    assert err.value.key == key and words in str(err.value), str(err.value)

@@ -1210,6 +1210,10 @@ def gpu_agreement(
 #: plus ``balance`` (labels balanced in the training posts, :func:`finetune.balance_labels`) and
 #: ``numbers`` (each label's number in the prompt and the answer, instead of the task's).
 #: ``profile`` is the profile's own recipe: its run's adapters, as 01 trained them.
+#: the immigration task's labels as answer words (tasks/immigration-words.yaml gives the same)
+WORDS = {"unrelated": "unrelated", "neutral": "neutral", "pro-immigration": "pro",
+         "anti-immigration": "anti"}  # fmt: skip
+
 RECIPES: dict[str, dict] = {
     "profile": {},
     "balanced": {"balance": True},
@@ -1217,6 +1221,12 @@ RECIPES: dict[str, dict] = {
     "unrelated-is-1": {
         "numbers": {"unrelated": 1, "neutral": 2, "pro-immigration": 3, "anti-immigration": 4}
     },
+    # answers as words the base model reads (one token each in Gemma's vocabulary)
+    "words": {"words": WORDS},
+    "words-balanced": {"words": WORDS, "balance": True},
+    # the training posts dressed as tweets: @mentions and links at the authors' tweets' rates
+    "tweet-like": {"tweets": True},
+    "words-tweet-like": {"words": WORDS, "tweets": True},
     "balanced-120-steps": {"balance": True, "steps": 120},
     "lr-3e-4": {"lr": 0.0003},
 }
@@ -1301,11 +1311,15 @@ def recipe_search(
         change = dict(RECIPES[recipe])
         balance = change.pop("balance", False)
         numbers = change.pop("numbers", None)
+        words = change.pop("words", None)
+        tweets = change.pop("tweets", False)
         settings = finetune.TrainSettings.from_params({**params, **change})
         recipe_prompt = prompt
-        if numbers:
-            renumbered = dataclasses.replace(task, number=dict(numbers))
-            recipe_prompt = prompts.make_prompt(params["prompt_format"], tokenizer, task=renumbered)
+        if numbers or words:
+            changed = dataclasses.replace(
+                task, number=dict(numbers or task.number), word=dict(words or task.word)
+            )
+            recipe_prompt = prompts.make_prompt(params["prompt_format"], tokenizer, task=changed)
         for variant in variants:
             langs = params["variants"][variant]
             if recipe == "profile":
@@ -1323,6 +1337,8 @@ def recipe_search(
                 )[variant]
                 if balance:
                     train = finetune.balance_labels(train, seed=params["seed"])
+                if tweets:
+                    train = finetune.like_tweets(train, seed=params["seed"])
                 examples = finetune.encode_examples(
                     train, recipe_prompt, tokenizer, params["max_length"]
                 )

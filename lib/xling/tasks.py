@@ -38,7 +38,7 @@ FORMAT_KEYS = {
 #: workbooks, read at run time (:func:`xling.models.prompts.paper_template`).
 PAPER_SOURCES = ("authors_workbook",)
 TOP_KEYS = {"description": False, "topic": True, "labels": True, "off_topic": True, "prompts": True}
-LABEL_KEYS = {"name": True, "number": True, "short": False, "color": False}
+LABEL_KEYS = {"name": True, "number": True, "word": False, "short": False, "color": False}
 #: Colours for labels whose task gives none, in turn (matplotlib's tab10, greys left out).
 PALETTE = (
     "#1f77b4",
@@ -81,6 +81,9 @@ class Task:
     short: dict[str, str] = field(compare=False, repr=False)
     colors: dict[str, str] = field(compare=False, repr=False)
     prompts: dict[str, dict[str, str]] = field(compare=False, repr=False)
+    #: what the prompt and the answer call each label when the task answers in words (every
+    #: label's ``word``); empty: the answer is the label's number (the paper's way)
+    word: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def on_topic(self) -> tuple[str, ...]:
@@ -91,10 +94,18 @@ class Task:
     def label_of_number(self) -> dict[int, str]:
         return {n: label for label, n in self.number.items()}
 
+    def answer(self, label: str) -> str:
+        """What the model answers for ``label``: its word when the task answers in words, else
+        its number."""
+        return self.word[label] if self.word else str(self.number[label])
+
     def categories(self) -> str:
-        """The category list the instructions' ``{categories}`` stands for: each number and its
-        label, by number (``1 = pro-immigration; 2 = anti-immigration; ...``)."""
-        return "; ".join(f"{n} = {label}" for n, label in sorted(self.label_of_number.items()))
+        """The category list the instructions' ``{categories}`` stands for: each answer and its
+        label, by number (``1 = pro-immigration; 2 = anti-immigration; ...``; in words
+        ``pro = pro-immigration; anti = anti-immigration; ...``)."""
+        return "; ".join(
+            f"{self.answer(label)} = {label}" for _, label in sorted(self.label_of_number.items())
+        )
 
     def instruction(self, fmt: str, key: str = "instruction") -> str:
         """A prompt format's text (``instruction``, or ``system`` for chat), ``{categories}``
@@ -157,7 +168,7 @@ def parse_task(text: str, file: str | os.PathLike[str], name: str | None = None)
     items = raw["labels"]
     if not isinstance(items, list) or len(items) < 2:
         raise TaskError(file, "labels", "must be a list of at least two labels")
-    labels, number, short, colors = [], {}, {}, {}
+    labels, number, short, colors, word = [], {}, {}, {}, {}
     for i, item in enumerate(items, start=1):
         where = f"labels[{i}]"
         if not isinstance(item, dict):
@@ -189,6 +200,21 @@ def parse_task(text: str, file: str | os.PathLike[str], name: str | None = None)
             raise TaskError(
                 file, where + ".number", f"duplicate number {n} ({label!r} and {clash[0]!r})"
             )
+        if "word" in item:
+            w = item["word"]
+            if not isinstance(w, str) or not re.fullmatch(r"[a-z]+", w):
+                raise TaskError(
+                    file,
+                    where + ".word",
+                    f"{w!r}: a label's answer word is one lower-case word of letters a-z (the "
+                    "answer is one token, read by its first word)",
+                )
+            clash = [other for other, v in word.items() if v == w]
+            if clash:
+                raise TaskError(
+                    file, where + ".word", f"duplicate word {w!r} ({label!r} and {clash[0]!r})"
+                )
+            word[label] = w
         labels.append(label)
         number[label] = n
         short[label] = _text(item.get("short", label), file, where + ".short")
@@ -197,6 +223,15 @@ def parse_task(text: str, file: str | os.PathLike[str], name: str | None = None)
             if not re.fullmatch(r"#[0-9a-fA-F]{6}", color):
                 raise TaskError(file, where + ".color", f"{color!r} is not a colour like '#1f77b4'")
             colors[label] = color
+
+    if word and len(word) != len(labels):
+        missing = [x for x in labels if x not in word]
+        raise TaskError(
+            file,
+            "labels",
+            f"every label needs a word when one has (the answers are words or numbers, not "
+            f"both); no word for {', '.join(missing)}",
+        )
 
     off_topic = raw["off_topic"]
     if off_topic not in labels:
@@ -235,6 +270,8 @@ def parse_task(text: str, file: str | os.PathLike[str], name: str | None = None)
         "off_topic": off_topic,
         "prompts": checked,
     }
+    if word:  # tasks answered by number keep the digest they had before words existed
+        content["words"] = [word[x] for x in labels]
     digest = hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
     return Task(
         name=name or Path(file).stem,
@@ -248,6 +285,7 @@ def parse_task(text: str, file: str | os.PathLike[str], name: str | None = None)
         short=short,
         colors=colors,
         prompts=checked,
+        word=word,
     )
 
 

@@ -128,3 +128,77 @@ def label_floor(posts: pd.DataFrame, splits: tuple[str, ...] = EVAL_SPLITS) -> p
         (len(x) != 2, order.get(x, 99), e) for x, e in zip(lang, table["evalset"], strict=True)
     ]
     return table.sort_values("_o").drop(columns="_o").reset_index(drop=True)
+
+
+#: Stems of the immigration topic's words per language (lower case; English stems are looked
+#: for in every language too, as posts mix them in). A diagnostic of how a corpus's posts use
+#: the topic's words, not a classifier: a post can hold one and be unrelated.
+TOPIC_STEMS = {
+    "en": ("immigra", "migra", "refugee", "asylum", "border", "deport"),
+    "es": ("inmigra", "migra", "refugiad", "asilo", "frontera", "deport"),
+    "fr": ("immigr", "migra", "réfugi", "asile", "frontière", "expuls"),
+    "de": ("einwander", "zuwander", "migra", "flüchtling", "asyl", "grenze", "abschieb"),
+    "it": ("immigra", "migra", "rifugiat", "asilo", "confin", "frontier", "rimpatri", "sbarc"),
+    "pt": ("imigra", "migra", "refugiad", "asilo", "fronteira", "deport"),
+    "pl": ("imigra", "migra", "uchodź", "azyl", "granic", "deport"),
+    "hu": ("bevándorl", "migrá", "menekült", "határ", "kitoloncol"),
+    "tr": ("göç", "mülteci", "sığınmacı", "sınır", "suriyeli"),
+    "id": ("imigra", "migra", "pengungsi", "suaka", "perbatasan", "deport"),
+    "hi": ("प्रवास", "शरणार्थी", "घुसपैठ", "सीमा"),
+    "ar": ("مهاجر", "هجرة", "لاجئ", "لجوء", "حدود", "ترحيل"),
+    "ko": ("이민", "난민", "이주", "국경", "추방"),
+}
+
+
+def post_form(posts: pd.DataFrame, stems: dict[str, tuple[str, ...]] | None = None) -> pd.DataFrame:
+    """Per post, its form as a social-media post: characters, whether it holds an @mention, a
+    link, a hashtag, and a word of the topic (:data:`TOPIC_STEMS` of its language and English's;
+    a language without stems counts English's only)."""
+    import re
+
+    stems = TOPIC_STEMS if stems is None else stems
+    pattern = {
+        lang: re.compile("|".join(map(re.escape, {*words, *stems.get("en", ())})), re.I)
+        for lang, words in stems.items()
+    }
+    fallback = re.compile("|".join(map(re.escape, stems.get("en", ("immigra",)))), re.I)
+    text = posts["text"].astype(str)
+    topic = [
+        bool(pattern.get(lang, fallback).search(t))
+        for t, lang in zip(text, posts["lang"], strict=True)
+    ]
+    return pd.DataFrame(
+        {
+            "chars": text.str.len(),
+            "mention": text.str.contains(r"@\w", regex=True),
+            "link": text.str.contains(r"https?://", regex=True),
+            "hashtag": text.str.contains(r"#\w", regex=True),
+            "topic_word": topic,
+        },
+        index=posts.index,
+    )
+
+
+def form_gap(posts: pd.DataFrame, real: str = "authors_test", task=None) -> pd.DataFrame:
+    """The demo corpus beside real posts (issue 25, part 4): for this run's own posts (every
+    split of the languages' own sets) and the evaluation set ``real`` (the authors' tweets), per
+    label, the posts' mean length and the share holding an @mention, a link, a hashtag and a
+    topic word (:func:`post_form`). Empty when the run has no posts of ``real``."""
+    labels = load_task(task).labels
+    own = posts[posts["evalset"].isin([*posts["lang"].unique(), "ko-extra"])]
+    theirs = posts[posts["evalset"] == real]
+    if theirs.empty:
+        return pd.DataFrame()
+    rows = []
+    for source, table in (("this corpus", own), (real, theirs)):
+        form = post_form(table)
+        for label in labels:
+            part = form[table["label"] == label]
+            if part.empty:
+                continue
+            rows.append(
+                {"source": source, "label": label, "posts": len(part),
+                 "chars": float(part["chars"].mean()),
+                 **{k: float(part[k].mean()) for k in ("mention", "link", "hashtag", "topic_word")}}
+            )  # fmt: skip
+    return pd.DataFrame(rows)

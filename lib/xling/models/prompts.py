@@ -48,8 +48,9 @@ class Prompt:
         return self.task.labels
 
     def answer(self, label: str) -> str:
-        """What follows the prompt for a label: a space and its number in the task."""
-        return f" {self.task.number[label]}"
+        """What follows the prompt for a label: a space and its number in the task (its word,
+        when the task answers in words)."""
+        return f" {self.task.answer(label)}"
 
 
 def plain_prompt(task: Task | str | None = None) -> Prompt:
@@ -270,9 +271,10 @@ def answer_tokens(tokenize, prompt: Prompt) -> AnswerTokens:
 
 
 def parse_answer(raw: str | None, task: Task | str | None = None) -> str:
-    """The label a generated answer gives: its first character (after spaces, brackets or
-    quotes) must be one of the task's category numbers (the paper's: 1-4), or the answer must
-    start with a label's name; anything else is ``failed``. The paper read the first number
+    """The label a generated answer gives: for a task answered in words, its first word (after
+    spaces, brackets or quotes) when it is a label's word; else its first character must be one
+    of the task's category numbers (the paper's: 1-4), or the answer must start with a label's
+    name; anything else is ``failed``. The paper read the first number
     after ``Answer =``; a model that goes on after its digit (``44``, ``4 because``) answered
     with the first one."""
 
@@ -281,6 +283,11 @@ def parse_answer(raw: str | None, task: Task | str | None = None) -> str:
     digits = "".join(str(n) for n in sorted(by_number))
     text = "" if raw is None else str(raw)
     text = text.split("Answer =", 1)[-1].strip().lower()
+    if task.word:
+        first = re.match(r"^[\[\(\s\"'*:=]*([a-z]+)", text)
+        by_word = {w: label for label, w in task.word.items()}
+        if first and first[1] in by_word:
+            return by_word[first[1]]
     m = re.match(rf"^[\[\(\s\"'*:=]*([{digits}])", text)
     if m:
         return by_number[int(m[1])]
