@@ -291,7 +291,7 @@ def test_form_gap_sets_this_corpus_beside_the_authors_tweets():
     posts = pd.DataFrame(
         {
             "text": [
-                "Nice weather in Leeds",  # own, unrelated: nothing
+                "Nice weather in Leeds!",  # own, unrelated: nothing
                 "The border queue was long https://t.co/x",  # own, neutral: link, topic word
                 "@bob Grenze zu, Asyl stoppen #de",  # authors', anti (de): all four
                 "@ann Flüchtlinge willkommen",  # authors', pro (de): mention, topic word
@@ -313,5 +313,15 @@ def test_form_gap_sets_this_corpus_beside_the_authors_tweets():
     assert gap.loc[("authors_test", "anti-immigration"), "topic_word"] == 1.0
     # labels without posts in a source have no row: own posts have no pro or anti
     assert ("this corpus", "pro-immigration") not in gap.index
+    lines = summaries.describe_form_gap(summaries.form_gap(posts))
+    # own posts: none of 2 has an @mention, all 3 of the authors' do; lengths 22 and 40 -> 31
+    assert "posts with an @mention: 0% in this corpus, 100% in authors_test" in lines
+    assert lines[0].startswith("mean length: 31 characters in this corpus")
+    # topic words: neither unrelated post has one; every on-topic post has one
+    assert lines[-1] == (
+        "a topic word in unrelated posts: 0% in this corpus, 0% in authors_test "
+        "(on-topic posts: 100% and 100%)"
+    )
     # without the authors' tweets: nothing to compare
     assert summaries.form_gap(posts[posts["evalset"] == "en"]).empty
+    assert summaries.describe_form_gap(pd.DataFrame()) == []

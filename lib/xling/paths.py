@@ -48,6 +48,7 @@ CONTRACT: dict[str, str] = {
     "posts.csv": "00_data",
     "posts_counts.csv": "00_data",
     "split_audit.csv": "00_data",
+    "form_gap.csv": "00_data",
     "data_card.md": "00_data",
     "adapters/": "01_finetune",
     "merged/": "02_quantize",
@@ -104,7 +105,11 @@ CONTRACT: dict[str, str] = {
 
 #: Figures under figures/RUN/ (PNG and PDF) by the notebook that draws them.
 FIGURES_BY: dict[str, tuple[str, ...]] = {
-    "00_data": ("posts_by_language_split_label", "unrelated_share_by_evalset"),
+    "00_data": (
+        "posts_by_language_split_label",
+        "unrelated_share_by_evalset",
+        "form_beside_authors_tweets",
+    ),
     "01_finetune": ("finetune_loss_curves",),
     "02_quantize": ("quantization_agreement_kl_size",),
     "03_crosslingual_eval": (

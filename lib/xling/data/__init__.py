@@ -55,8 +55,11 @@ from xling.data.summaries import (  # noqa: F401
     PAPER_SIZES,
     compare_sizes,
     count_posts,
+    describe_form_gap,
     example_posts,
+    form_gap,
     label_floor,
+    post_form,
     subsample,
     unrelated_share,
 )

@@ -202,3 +202,42 @@ def form_gap(posts: pd.DataFrame, real: str = "authors_test", task=None) -> pd.D
                  **{k: float(part[k].mean()) for k in ("mention", "link", "hashtag", "topic_word")}}
             )  # fmt: skip
     return pd.DataFrame(rows)
+
+
+def describe_form_gap(gap: pd.DataFrame, task=None) -> list[str]:
+    """One sentence per feature of :func:`form_gap`: the share of this corpus's posts and of the
+    real posts that hold it (all labels pooled, weighted by posts), and the off-topic label's
+    share of posts with a topic word in each (what a model that reads topic words as the topic
+    meets). Empty without real posts."""
+    if gap.empty:
+        return []
+    task = load_task(task)
+    own, real = list(dict.fromkeys(gap["source"]))[:2]
+
+    def pooled(source: str, feature: str, label: str | None = None) -> float:
+        part = gap[(gap["source"] == source) & ((gap["label"] == label) if label else True)]
+        return float((part[feature] * part["posts"]).sum() / part["posts"].sum())
+
+    names = {"mention": "an @mention", "link": "a link", "hashtag": "a hashtag"}
+    lines = [
+        f"mean length: {pooled(own, 'chars'):.0f} characters in {own}, "
+        f"{pooled(real, 'chars'):.0f} in {real}"
+    ]
+    for feature, name in names.items():
+        lines.append(
+            f"posts with {name}: {pooled(own, feature):.0%} in {own}, "
+            f"{pooled(real, feature):.0%} in {real}"
+        )
+    off = task.off_topic
+    on = [x for x in task.labels if x != off]
+
+    def on_topic(source: str) -> float:
+        part = gap[(gap["source"] == source) & gap["label"].isin(on)]
+        return float((part["topic_word"] * part["posts"]).sum() / part["posts"].sum())
+
+    lines.append(
+        f"a topic word in {off} posts: {pooled(own, 'topic_word', off):.0%} in {own}, "
+        f"{pooled(real, 'topic_word', off):.0%} in {real} (on-topic posts: "
+        f"{on_topic(own):.0%} and {on_topic(real):.0%})"
+    )
+    return lines

@@ -18,6 +18,7 @@ from xling.plots.common import (  # noqa: F401
     trained_on,
 )
 from xling.plots.data import (  # noqa: F401
+    plot_form_gap,
     plot_label_counts,
     plot_unrelated_share,
 )

@@ -77,3 +77,52 @@ def plot_unrelated_share(share: pd.DataFrame, title: str = "", task=None) -> Fig
     ax.set_title(title or f"Majority-class floor: accuracy of always answering '{off}'")
     fig.tight_layout()
     return fig
+
+
+#: The form features of :func:`xling.data.summaries.form_gap`, as a figure names them.
+FORM_FEATURES = {
+    "mention": "holds an @mention",
+    "link": "holds a link",
+    "hashtag": "holds a hashtag",
+    "topic_word": "holds a topic word",
+}
+
+
+def plot_form_gap(gap: pd.DataFrame, title: str = "", task=None) -> Figure:
+    """This corpus's posts beside real ones (``gap`` as :func:`xling.data.form_gap` gives it): one
+    panel per feature (share of posts with an @mention, a link, a hashtag, a topic word), a pair
+    of bars per label (this corpus, hatched real posts), and the mean length in characters."""
+    task = load_task(task)
+    sources = list(dict.fromkeys(gap["source"]))
+    panels = [*FORM_FEATURES, "chars"]
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.0 * len(panels), 3.6), sharey=False)
+    width = 0.8 / max(len(sources), 1)
+    for ax, feature in zip(axes, panels, strict=True):
+        for k, source in enumerate(sources):
+            part = gap[gap["source"] == source].set_index("label")
+            labels = [x for x in task.labels if x in part.index]
+            xs = [task.labels.index(x) + (k - (len(sources) - 1) / 2) * width for x in labels]
+            ax.bar(
+                xs,
+                part.loc[labels, feature],
+                width=width,
+                color=[task.colors[x] for x in labels],
+                edgecolor="black",
+                linewidth=0.5,
+                hatch="//" if k else None,
+                label=source,
+            )
+        ax.set_xticks(range(len(task.labels)), [task.short[x] for x in task.labels], fontsize=8)
+        if feature == "chars":
+            ax.set_title("mean length (characters)", fontsize=9)
+        else:
+            ax.set_ylim(0, 1.05)
+            ax.set_title(f"share that {FORM_FEATURES[feature]}", fontsize=9)
+    handles = [
+        plt.Rectangle((0, 0), 1, 1, facecolor="white", edgecolor="black", hatch="//" if k else None)
+        for k in range(len(sources))
+    ]
+    axes[0].legend(handles, sources, fontsize=8, loc="upper left")
+    fig.suptitle(title or "This corpus's posts beside real ones, per label", fontsize=10)
+    fig.tight_layout()
+    return fig
