@@ -1227,6 +1227,9 @@ RECIPES: dict[str, dict] = {
     # the training posts dressed as tweets: @mentions and links at the authors' tweets' rates
     "tweet-like": {"tweets": True},
     "words-tweet-like": {"words": WORDS, "tweets": True},
+    # the demo's own recipe with another seed (LoRA's initialization and the batch order): how
+    # far a variant moves by chance alone, the yardstick for every difference above
+    "seed-2": {"seed": 4321},
     "balanced-120-steps": {"balance": True, "steps": 120},
     "lr-3e-4": {"lr": 0.0003},
 }
