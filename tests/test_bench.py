@@ -274,12 +274,35 @@ def test_describe_recipes_names_the_recipe_whose_variants_all_beat_the_floor():
                  "accuracy": acc, "acc_low": acc - 0.05, "acc_high": acc + 0.05, "floor": 0.52,
                  "min_recall": rec}
             )  # fmt: skip
-    lines = bench.describe_recipes({"rows": rows})
-    assert lines[-1] == (
+    lines = bench.describe_recipes({"rows": rows}, recall_variants=("en", "multi"))
+    assert lines[-2] == (
         "authors: every variant above the floor with balanced, lr-3e-4; the highest lowest "
         "recall among them: balanced (0.30)"
     )
-    assert len(lines) == 7  # six table lines and the verdict
+    # the bar: balanced's recalls 0.3 and 0.4 are not below 0.3; lr-3e-4's en 0.1 is
+    assert lines[-1] == "authors: no label's recall below 0.3 for en, multi as well: balanced"
+    assert len(lines) == 8  # six table lines and the two verdicts (no recipe run with two seeds)
+
+
+def test_describe_recipes_says_how_far_the_seed_alone_moves_a_variant():
+    rows = [
+        {"recipe": recipe, "variant": variant, "group": "authors", "n": 310, "accuracy": acc,
+         "acc_low": acc - 0.05, "acc_high": acc + 0.05, "floor": 0.52, "min_recall": 0.0}
+        for recipe, variant, acc in [
+            ("profile", "en", 0.45), ("seed-2", "en", 0.53), ("seed-3", "en", 0.50),
+            ("profile", "es", 0.53), ("seed-2", "es", 0.55), ("seed-3", "es", 0.52),
+            ("balanced", "en", 0.40), ("balanced", "es", 0.40),
+        ]
+    ]  # fmt: skip
+    recipes = {"profile": {}, "seed-2": {"seed": 2}, "seed-3": {"seed": 3}, "balanced": {"b": 1}}
+    assert bench.seed_twins(recipes) == {"profile": ["profile", "seed-2", "seed-3"]}
+    lines = bench.describe_recipes({"rows": rows, "recipes": recipes})
+    # en: 0.45 to 0.53 (0.08); es: 0.52 to 0.55 (0.03); balanced has one seed and no line
+    assert lines[-1] == (
+        "seed alone (profile, seed-2, seed-3), authors: en 0.450-0.530; es 0.520-0.550; "
+        "widest 0.080"
+    )
+    assert bench.seed_twins({"profile": {}, "lr": {"lr": 1}}) == {}
 
 
 def test_recipe_search_names_the_command_that_makes_its_inputs(tmp_path, monkeypatch):
