@@ -198,3 +198,28 @@ def test_answer_loss_in_bfloat16_is_computed_in_float32():
     rows, cols, targets = torch.tensor([0]), torch.tensor([2]), torch.tensor([8])
     loss = finetune.answer_loss(model, ids, mask, rows, cols, targets)
     assert loss.dtype == torch.float32 and torch.isfinite(loss)
+
+
+def test_learning_rate_schedules():
+    constant = train_settings(lr=1e-3, warmup_ratio=0.03)
+    linear = train_settings(lr=1e-3, warmup_ratio=0.03, lr_schedule="linear")
+    # 60 steps: warm-up round(0.03 x 60) = 2 steps, so step 0 runs at half the rate, step 1 at it
+    assert [constant.lr_at(s, 60) for s in (0, 1, 30, 59)] == pytest.approx(
+        [5e-4, 1e-3] + [1e-3] * 2
+    )
+    # linear: after the warm-up, (60 - step) / 59 of it: step 2 58/59, step 59 1/59 (zero would
+    # be the step after the last)
+    assert [linear.lr_at(s, 60) for s in (0, 1, 2, 59)] == pytest.approx(
+        [5e-4, 1e-3, 1e-3 * 58 / 59, 1e-3 / 59]
+    )
+    rates = [linear.lr_at(s, 60) for s in range(60)]
+    assert all(a >= b for a, b in zip(rates[1:], rates[2:], strict=False))  # never rises again
+    # the default schedule is the paper's constant one, and a run with it keeps its fingerprint
+    # (the knob is left out of it); a linear run gets another
+    examples = [finetune.Example("a", [5, 6, 7], 1, "neutral")]
+    assert constant.lr_schedule == "constant"
+    assert finetune.fingerprint(constant, examples, "sha") != finetune.fingerprint(
+        linear, examples, "sha"
+    )
+    with pytest.raises(ValueError, match="lr_schedule 'cosine'"):
+        train_settings(lr_schedule="cosine")

@@ -1232,6 +1232,12 @@ RECIPES: dict[str, dict] = {
     "seed-2": {"seed": 4321},
     "seed-3": {"seed": 777},
     "words-balanced-seed-2": {"words": WORDS, "balance": True, "seed": 4321},
+    "lr-3e-4-seed-2": {"lr": 0.0003, "seed": 4321},
+    # the rate down in a straight line to zero at the last step (the demo's is constant, as the
+    # paper's): the last batches move the weights less, so the seed should move them less
+    "linear-decay": {"lr_schedule": "linear"},
+    "linear-decay-seed-2": {"lr_schedule": "linear", "seed": 4321},
+    "words-balanced-lr-3e-4-seed-2": {"words": WORDS, "balance": True, "lr": 0.0003, "seed": 4321},
     "words-balanced-lr-3e-4": {"words": WORDS, "balance": True, "lr": 0.0003},
     "words-balanced-tweet-like": {"words": WORDS, "balance": True, "tweets": True},
     "balanced-120-steps": {"balance": True, "steps": 120},

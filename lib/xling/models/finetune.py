@@ -53,17 +53,35 @@ class TrainSettings:
     seed: int
     dtype: str  # float32 on a CPU (bf16 was 25x slower there); bfloat16 on a GPU
     base_quant: str | None  # "nf4": QLoRA, the frozen base in 4-bit NF4 (bitsandbytes, GPU)
+    #: the learning rate after warm-up: "constant" (the paper's) or "linear" (down to zero at the
+    #: last step); optional in a notebook's parameters (default constant)
+    lr_schedule: str = "constant"
 
     @classmethod
     def from_params(cls, params: dict) -> TrainSettings:
         """The settings a notebook's parameters name (pass ``globals()``); every knob must be
         there. Notebooks 01 and 06 train through this one reading of their parameters."""
-        missing = [f.name for f in fields(cls) if f.name not in params]
+        optional = {"lr_schedule"}
+        missing = [f.name for f in fields(cls) if f.name not in params and f.name not in optional]
         if missing:
             raise ValueError(f"training parameters missing: {', '.join(missing)}")
-        values = {f.name: params[f.name] for f in fields(cls)}
+        values = {f.name: params[f.name] for f in fields(cls) if f.name in params}
         values["target_modules"] = tuple(values["target_modules"])
+        if values.get("lr_schedule", "constant") not in LR_SCHEDULES:
+            raise ValueError(
+                f"lr_schedule {values['lr_schedule']!r}: expected one of {', '.join(LR_SCHEDULES)}"
+            )
         return cls(**values)
+
+    def lr_at(self, step: int, steps: int) -> float:
+        """The learning rate of optimizer step ``step`` (0-based) of ``steps``: linear warm-up
+        over ``warmup_ratio`` of the steps (at least one), then constant, or (``linear``) down
+        in a straight line to zero after the last step."""
+        warmup = max(1, round(self.warmup_ratio * steps))
+        rate = self.lr * min(1.0, (step + 1) / warmup)
+        if self.lr_schedule == "linear" and step + 1 > warmup:
+            rate *= (steps - step) / max(1, steps - warmup + 1)
+        return rate
 
     def total_steps(self, n_examples: int) -> int:
         if self.steps is not None:
@@ -273,8 +291,15 @@ def batch_order(n: int, batch_size: int, steps: int, seed: int) -> list[list[int
     return [order[s * batch_size : (s + 1) * batch_size] for s in range(steps)]
 
 
+#: The learning-rate schedules :class:`TrainSettings` knows.
+LR_SCHEDULES = ("constant", "linear")
+
+
 def fingerprint(settings: TrainSettings, examples: list[Example], base_sha: str) -> str:
-    h = hashlib.sha256(json.dumps(asdict(settings), sort_keys=True).encode())
+    knobs = asdict(settings)
+    if knobs["lr_schedule"] == "constant":  # runs made before schedules existed keep theirs
+        del knobs["lr_schedule"]
+    h = hashlib.sha256(json.dumps(knobs, sort_keys=True).encode())
     h.update(base_sha.encode())
     if len({e.n_answer for e in examples}) > 1:
         # examples weigh the same in the loss (example_weights); runs made before, with a plain
@@ -395,7 +420,6 @@ def finetune_lora(
     params = [p for p in model.parameters() if p.requires_grad]
     optim = torch.optim.AdamW(params, lr=settings.lr, weight_decay=settings.weight_decay)
     steps = settings.total_steps(len(examples))
-    warmup = max(1, round(settings.warmup_ratio * steps))
     batches = batch_order(len(examples), settings.batch_size, steps, settings.seed)
 
     ckpt = out / "checkpoint"
@@ -417,7 +441,7 @@ def finetune_lora(
         batch = [examples[i] for i in batches[step]]
         ids, mask, rows, cols, targets = (t.to(device) for t in collate(batch, pad_id))
         for group in optim.param_groups:
-            group["lr"] = settings.lr * min(1.0, (step + 1) / warmup)
+            group["lr"] = settings.lr_at(step, steps)
         loss = answer_loss(model, ids, mask, rows, cols, targets, example_weights(batch, rows))
         optim.zero_grad(set_to_none=True)
         loss.backward()
