@@ -1443,7 +1443,7 @@ def describe_recipes(
             )
         else:
             lines.append(f"{group}: no recipe puts every variant above the floor")
-    for base, names in seed_twins(result.get("recipes", {})).items():
+    for names in seed_twins(result.get("recipes", {})).values():
         part = table[table["recipe"].isin(names)]
         for group, g in part.groupby("group", sort=False):
             spread = g.groupby("variant", sort=False)["accuracy"].agg(["min", "max"])
