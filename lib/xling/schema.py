@@ -79,6 +79,9 @@ FAILED = "failed"
 #: How a label is read from a model: label log-probabilities, greedy decoding parsed, or the
 #: label log-probabilities divided by the model's content-free prior (Zhao et al. 2021).
 METHODS = ("score", "generate", "calibrated")
+#: The learning-rate schedules of fine-tuning after warm-up (``lr_schedule``): constant (the
+#: paper's) or linear, down to zero at the last step.
+LR_SCHEDULES = ("constant", "linear")
 INPUTS = ("original", "translated")
 #: Where a post's hidden state is read (notebook 07): the mean over its own tokens, or the last
 #: prompt token (where the answer is read).

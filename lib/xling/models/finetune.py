@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from xling.models.prompts import Prompt
+from xling.schema import LR_SCHEDULES
 
 
 @dataclass(frozen=True)
@@ -289,10 +290,6 @@ def batch_order(n: int, batch_size: int, steps: int, seed: int) -> list[list[int
         order += np.random.default_rng([seed, epoch]).permutation(n).tolist()
         epoch += 1
     return [order[s * batch_size : (s + 1) * batch_size] for s in range(steps)]
-
-
-#: The learning-rate schedules :class:`TrainSettings` knows.
-LR_SCHEDULES = ("constant", "linear")
 
 
 def fingerprint(settings: TrainSettings, examples: list[Example], base_sha: str) -> str:
