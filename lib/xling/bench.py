@@ -1237,6 +1237,7 @@ RECIPES: dict[str, dict] = {
     # paper's): the last batches move the weights less, so the seed should move them less
     "linear-decay": {"lr_schedule": "linear"},
     "linear-decay-seed-2": {"lr_schedule": "linear", "seed": 4321},
+    "linear-decay-seed-3": {"lr_schedule": "linear", "seed": 777},
     "words-balanced-lr-3e-4-seed-2": {"words": WORDS, "balance": True, "lr": 0.0003, "seed": 4321},
     "words-balanced-lr-3e-4": {"words": WORDS, "balance": True, "lr": 0.0003},
     "words-balanced-tweet-like": {"words": WORDS, "balance": True, "tweets": True},
