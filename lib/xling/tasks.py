@@ -195,11 +195,7 @@ def parse_task(text: str, file: str | os.PathLike[str], name: str | None = None)
                 f"{n!r}: a label's number is one digit, 0 to 9 (the answer is one token, and "
                 "a generated answer is read by its first digit)",
             )
-        clash = [other for other, m in number.items() if m == n]
-        if clash:
-            raise TaskError(
-                file, where + ".number", f"duplicate number {n} ({label!r} and {clash[0]!r})"
-            )
+        _refuse_clash(number, n, label, file, where + ".number", "number")
         if "word" in item:
             w = item["word"]
             if not isinstance(w, str) or not re.fullmatch(r"[a-z]+", w):
@@ -209,11 +205,7 @@ def parse_task(text: str, file: str | os.PathLike[str], name: str | None = None)
                     f"{w!r}: a label's answer word is one lower-case word of letters a-z (the "
                     "answer is one token, read by its first word)",
                 )
-            clash = [other for other, v in word.items() if v == w]
-            if clash:
-                raise TaskError(
-                    file, where + ".word", f"duplicate word {w!r} ({label!r} and {clash[0]!r})"
-                )
+            _refuse_clash(word, w, label, file, where + ".word", "word")
             word[label] = w
         labels.append(label)
         number[label] = n
@@ -287,6 +279,13 @@ def parse_task(text: str, file: str | os.PathLike[str], name: str | None = None)
         prompts=checked,
         word=word,
     )
+
+
+def _refuse_clash(seen: dict, value, label: str, file, key: str, what: str) -> None:
+    """Refuse ``value`` for ``label`` when an earlier label (``seen``: label -> value) has it."""
+    clash = [other for other, v in seen.items() if v == value]
+    if clash:
+        raise TaskError(file, key, f"duplicate {what} {value!r} ({label!r} and {clash[0]!r})")
 
 
 def _keys(mapping: dict, allowed: dict[str, bool], file, prefix: str) -> None:
