@@ -299,6 +299,7 @@ def test_form_gap_sets_this_corpus_beside_the_authors_tweets():
             ],
             "lang": ["en", "en", "de", "de", "de"],
             "evalset": ["en", "en", "authors_test", "authors_test", "authors_test"],
+            "split": ["train", "test", "eval", "eval", "eval"],
             "label": ["unrelated", "neutral", "anti-immigration", "pro-immigration", "unrelated"],
         }
     )

@@ -1206,14 +1206,17 @@ def gpu_agreement(
 # Recipe search (issue 25): fine-tuning recipes read against the authors' real tweets
 # --------------------------------------------------------------------------------------------
 
-#: Recipes to compare: a name -> changes to the profile's 01 settings (TrainSettings fields),
-#: plus ``balance`` (labels balanced in the training posts, :func:`finetune.balance_labels`) and
-#: ``numbers`` (each label's number in the prompt and the answer, instead of the task's).
-#: ``profile`` is the profile's own recipe: its run's adapters, as 01 trained them.
-#: the immigration task's labels as answer words (tasks/immigration-words.yaml gives the same)
+#: The immigration task's labels as answer words (a task's ``labels[i].word``): one token each
+#: in Gemma 3's vocabulary.
 WORDS = {"unrelated": "unrelated", "neutral": "neutral", "pro-immigration": "pro",
          "anti-immigration": "anti"}  # fmt: skip
 
+#: Recipes to compare: a name -> changes to the profile's 01 settings (TrainSettings fields),
+#: plus ``balance`` (labels balanced in the training posts, :func:`finetune.balance_labels`) and
+#: ``numbers`` (each label's number in the prompt and the answer, instead of the task's),
+#: ``words`` (each label's answer word, :data:`WORDS`) and ``tweets`` (the training posts dressed
+#: as tweets, :func:`finetune.like_tweets`). ``profile`` is the profile's own recipe: its run's
+#: adapters, as 01 trained them.
 RECIPES: dict[str, dict] = {
     "profile": {},
     "balanced": {"balance": True},

@@ -181,11 +181,11 @@ def post_form(posts: pd.DataFrame, stems: dict[str, tuple[str, ...]] | None = No
 
 def form_gap(posts: pd.DataFrame, real: str = "authors_test", task=None) -> pd.DataFrame:
     """The demo corpus beside real posts (issue 25, part 4): for this run's own posts (every
-    split of the languages' own sets) and the evaluation set ``real`` (the authors' tweets), per
-    label, the posts' mean length and the share holding an @mention, a link, a hashtag and a
+    split but evaluation files', ``eval``) and the evaluation set ``real`` (the authors' tweets),
+    per label, the posts' mean length and the share holding an @mention, a link, a hashtag and a
     topic word (:func:`post_form`). Empty when the run has no posts of ``real``."""
     labels = load_task(task).labels
-    own = posts[posts["evalset"].isin([*posts["lang"].unique(), "ko-extra"])]
+    own = posts[posts["split"] != "eval"]
     theirs = posts[posts["evalset"] == real]
     if theirs.empty:
         return pd.DataFrame()
@@ -214,8 +214,11 @@ def describe_form_gap(gap: pd.DataFrame, task=None) -> list[str]:
     task = load_task(task)
     own, real = list(dict.fromkeys(gap["source"]))[:2]
 
-    def pooled(source: str, feature: str, label: str | None = None) -> float:
-        part = gap[(gap["source"] == source) & ((gap["label"] == label) if label else True)]
+    def pooled(source: str, feature: str, labels=None) -> float:
+        """``feature``'s share in ``source`` over ``labels`` (all when None), weighted by posts."""
+        part = gap[gap["source"] == source]
+        if labels is not None:
+            part = part[part["label"].isin(labels)]
         return float((part[feature] * part["posts"]).sum() / part["posts"].sum())
 
     names = {"mention": "an @mention", "link": "a link", "hashtag": "a hashtag"}
@@ -228,16 +231,11 @@ def describe_form_gap(gap: pd.DataFrame, task=None) -> list[str]:
             f"posts with {name}: {pooled(own, feature):.0%} in {own}, "
             f"{pooled(real, feature):.0%} in {real}"
         )
-    off = task.off_topic
-    on = [x for x in task.labels if x != off]
-
-    def on_topic(source: str) -> float:
-        part = gap[(gap["source"] == source) & gap["label"].isin(on)]
-        return float((part["topic_word"] * part["posts"]).sum() / part["posts"].sum())
-
+    off = [task.off_topic]
     lines.append(
-        f"a topic word in {off} posts: {pooled(own, 'topic_word', off):.0%} in {own}, "
+        f"a topic word in {off[0]} posts: {pooled(own, 'topic_word', off):.0%} in {own}, "
         f"{pooled(real, 'topic_word', off):.0%} in {real} (on-topic posts: "
-        f"{on_topic(own):.0%} and {on_topic(real):.0%})"
+        f"{pooled(own, 'topic_word', task.on_topic):.0%} and "
+        f"{pooled(real, 'topic_word', task.on_topic):.0%})"
     )
     return lines
