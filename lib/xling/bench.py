@@ -1343,7 +1343,6 @@ def recipe_search(
                 lora = run / "gguf" / f"{variant}-lora.gguf"
                 if not lora.exists():
                     raise FileNotFoundError(f"missing {paths.display(lora)}: run 02_quantize")
-                seconds = None
             else:
                 train = finetune.training_sets(
                     posts,
@@ -1360,17 +1359,18 @@ def recipe_search(
                     train, recipe_prompt, tokenizer, params["max_length"]
                 )
                 out = paths.RUNS / "cache" / "recipes" / profile / recipe / variant
-                t0 = time.perf_counter()
                 res = finetune.finetune_lora(
                     base.folder, examples, out, settings, base_sha=base.sha256,
                     pad_id=tokenizer.pad_token_id or 0, desc=f"{recipe} {variant}",
                 )  # fmt: skip
                 lora = quantize.export_lora_gguf(res.adapter, base.folder, out / "lora.gguf")
-                seconds = time.perf_counter() - t0
+                # The training's own time from its meta.json: an adapter reused from the cache
+                # keeps the seconds it took to train, not the moment it took to find it.
                 runs.append(
                     {"recipe": recipe, "variant": variant, "examples": len(examples),
                      "labels": train["label"].value_counts().to_dict(),
-                     "final_loss": res.meta["final_loss"], "seconds": seconds}
+                     "final_loss": res.meta["final_loss"],
+                     "seconds": res.meta["wall_seconds"], "reused": res.reused}
                 )  # fmt: skip
             files = layout.ModelFiles("llamacpp-q4_k_m+lora", base_gguf, lora)
             pred = infer.classify(
