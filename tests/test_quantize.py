@@ -171,3 +171,29 @@ def test_files_of_a_retrained_variant_are_dropped_and_other_variants_kept(tmp_pa
     assert not any((run / "gguf" / n).exists() for n in names)
     assert not (run / "merged" / "en").exists()
     assert all((run / "gguf" / n).exists() for n in others)  # en-es is another variant
+
+
+def test_a_lora_gguf_is_made_again_when_its_adapter_changed(tmp_path, monkeypatch):
+    # Recipe search (issue 25) trains adapters into a cache folder beside their LoRA GGUF; a
+    # retrained adapter scored through its predecessor's file gave the old run's numbers.
+    made = []
+
+    def fake_converter(script, args, out):
+        made.append(args[0])
+        out.write_bytes((tmp_path / "a" / "adapter_model.safetensors").read_bytes() + b" as gguf")
+
+    monkeypatch.setattr(quantize, "_run_converter", fake_converter)
+    adapter = tmp_path / "a"
+    adapter.mkdir()
+    (adapter / "adapter_model.safetensors").write_bytes(b"first")
+    out = tmp_path / "lora.gguf"
+    out.write_bytes(b"a file from before stamps: not trusted")
+    quantize.export_lora_gguf(adapter, tmp_path, out)
+    assert out.read_bytes() == b"first as gguf" and len(made) == 1
+    quantize.export_lora_gguf(adapter, tmp_path, out)  # same adapter: the file is kept
+    assert len(made) == 1
+    (adapter / "adapter_model.safetensors").write_bytes(b"retrained")
+    quantize.export_lora_gguf(adapter, tmp_path, out)
+    assert out.read_bytes() == b"retrained as gguf" and len(made) == 2
+    with pytest.raises(quantize.QuantizeError, match="no adapter_model.safetensors"):
+        quantize.export_lora_gguf(tmp_path / "missing", tmp_path, out)

@@ -175,13 +175,28 @@ def convert_to_gguf(model_folder: Path, out: Path, outtype: str = "f16") -> Path
 
 
 def export_lora_gguf(adapter: Path, base_folder: Path, out: Path) -> Path:
-    """A peft adapter -> a LoRA GGUF for llama.cpp (convert_lora_to_gguf.py), a few MB."""
-    if not out.exists():
-        _run_converter(
-            "convert_lora_to_gguf.py",
-            [str(adapter), "--base", str(base_folder), "--outtype", "f16"],
-            out,
-        )
+    """A peft adapter -> a LoRA GGUF for llama.cpp (convert_lora_to_gguf.py), a few MB.
+
+    A stamp beside ``out`` (``<out>.adapter-sha256``) records the adapter it was made from: an
+    ``out`` made from another adapter (the variant was retrained), or without a stamp, is made
+    again, so a retrained adapter is never scored through its predecessor's file."""
+    from xling.models.base import sha256_file
+
+    weights = Path(adapter) / "adapter_model.safetensors"
+    if not weights.exists():
+        raise QuantizeError(f"{adapter}: no adapter_model.safetensors (run 01_finetune first)")
+    sha = sha256_file(weights)
+    stamp = out.with_name(out.name + ".adapter-sha256")
+    if out.exists() and stamp.exists() and stamp.read_text().strip() == sha:
+        return out
+    out.unlink(missing_ok=True)
+    stamp.unlink(missing_ok=True)
+    _run_converter(
+        "convert_lora_to_gguf.py",
+        [str(adapter), "--base", str(base_folder), "--outtype", "f16"],
+        out,
+    )
+    stamp.write_text(sha + "\n")
     return out
 
 
