@@ -23,6 +23,16 @@ from xling import paths  # noqa: E402  (after the redirect above)
 assert paths.RUNS == (OUTPUTS / "runs").resolve(), "xling was imported before conftest"
 
 
+def pytest_sessionfinish(session, exitstatus):
+    """The scratch folder goes when the session ends (the whole suite leaves up to 14 GB there:
+    models, GGUF files, runs), unless ``XLING_KEEP_TEST_OUTPUTS`` is set, to look at what a test
+    wrote (the JupyterLab test's screenshot, a smoke run's notebooks)."""
+    if os.environ.get("XLING_KEEP_TEST_OUTPUTS"):
+        print(f"\ntest outputs kept in {OUTPUTS}")
+        return
+    shutil.rmtree(OUTPUTS, ignore_errors=True)
+
+
 # --------------------------------------------------------------------------------------------
 # The fast tier (-m "not slow") loads no model, opens no llama.cpp and starts no browser
 # --------------------------------------------------------------------------------------------
