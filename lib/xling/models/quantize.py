@@ -174,18 +174,23 @@ def convert_to_gguf(model_folder: Path, out: Path, outtype: str = "f16") -> Path
     return out
 
 
+def _adapter_sha256(adapter: Path) -> str:
+    """The sha256 of a peft adapter's weights, the stamp its exported files are checked by."""
+    from xling.models.base import sha256_file
+
+    weights = Path(adapter) / "adapter_model.safetensors"
+    if not weights.exists():
+        raise QuantizeError(f"{adapter}: no adapter_model.safetensors (run 01_finetune first)")
+    return sha256_file(weights)
+
+
 def export_lora_gguf(adapter: Path, base_folder: Path, out: Path) -> Path:
     """A peft adapter -> a LoRA GGUF for llama.cpp (convert_lora_to_gguf.py), a few MB.
 
     A stamp beside ``out`` (``<out>.adapter-sha256``) records the adapter it was made from: an
     ``out`` made from another adapter (the variant was retrained), or without a stamp, is made
     again, so a retrained adapter is never scored through its predecessor's file."""
-    from xling.models.base import sha256_file
-
-    weights = Path(adapter) / "adapter_model.safetensors"
-    if not weights.exists():
-        raise QuantizeError(f"{adapter}: no adapter_model.safetensors (run 01_finetune first)")
-    sha = sha256_file(weights)
+    sha = _adapter_sha256(adapter)
     stamp = out.with_name(out.name + ".adapter-sha256")
     if out.exists() and stamp.exists() and stamp.read_text().strip() == sha:
         return out
@@ -521,12 +526,7 @@ def _drop_stale_files(adapter: Path, run_dir: Path, variant: str) -> None:
     """Delete a variant's merged model and GGUF files when they were made from another adapter
     (a retrained variant), so nothing downstream reads a stale file. A stamp beside the GGUF
     files records the adapter's sha256."""
-    from xling.models.base import sha256_file
-
-    weights = adapter / "adapter_model.safetensors"
-    if not weights.exists():
-        raise QuantizeError(f"{adapter}: no adapter_model.safetensors (run 01_finetune first)")
-    sha = sha256_file(weights)
+    sha = _adapter_sha256(adapter)
     stamp = run_dir / "gguf" / f"{variant}.adapter-sha256"
     if stamp.exists() and stamp.read_text().strip() == sha:
         return
